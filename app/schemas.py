@@ -1,0 +1,86 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+MAX_LABELS = 1000
+MAX_LABEL_CHARS = 300
+DEFAULT_TEMPLATE = "a photo of a {}."
+
+
+class SearchResult(BaseModel):
+    segment_id: int
+    video_id: int
+    title: str
+    start: float
+    end: float
+    score: float
+    video_url: str
+    thumbnail_url: str
+
+
+class SearchResponse(BaseModel):
+    query: str
+    took_ms: float
+    total: int = Field(description="segments in the index, or those scoring at least min_score when it is given")
+    results: list[SearchResult]
+
+
+class LabelScore(BaseModel):
+    label: str
+    score: float = Field(description="cosine similarity of the clip and the prompted label")
+    probability: float = Field(description="softmax over the labels of cosine x the model's logit scale")
+
+
+class ClassifyResponse(BaseModel):
+    labels: list[LabelScore]
+
+
+class ClassifyRequest(BaseModel):
+    """Classify an indexed segment or video (JSON body); uploads go as multipart instead."""
+
+    segment_id: int | None = Field(None, ge=0)
+    video_id: int | None = Field(None, ge=0)
+    labels: list[str] = Field(min_length=1, max_length=MAX_LABELS)
+    template: str = Field(DEFAULT_TEMPLATE, max_length=MAX_LABEL_CHARS)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "ClassifyRequest":
+        if (self.segment_id is None) == (self.video_id is None):
+            raise ValueError("give exactly one of segment_id or video_id")
+        self.labels = clean_labels(self.labels)
+        check_template(self.template)
+        return self
+
+
+def clean_labels(labels: list[str]) -> list[str]:
+    """Stripped, non-empty, de-duplicated (first occurrence kept) labels; raises ValueError otherwise."""
+    cleaned: list[str] = []
+    for label in labels:
+        label = label.strip()
+        if not label:
+            raise ValueError("labels must not be empty strings")
+        if len(label) > MAX_LABEL_CHARS:
+            raise ValueError(f"a label is longer than {MAX_LABEL_CHARS} characters")
+        if label not in cleaned:
+            cleaned.append(label)
+    if not cleaned:
+        raise ValueError("give at least one label")
+    if len(cleaned) > MAX_LABELS:
+        raise ValueError(f"at most {MAX_LABELS} labels")
+    return cleaned
+
+
+def check_template(template: str) -> None:
+    if template.count("{}") != 1 or template.replace("{}", "").count("{") or template.replace("{}", "").count("}"):
+        raise ValueError("template must contain '{}' exactly once and no other braces, e.g. 'a photo of a {}.'")
+
+
+class Health(BaseModel):
+    status: str
+    index: bool
+    segments: int
+    videos: int
+    model: str | None
+    generation: str | None

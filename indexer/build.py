@@ -1,0 +1,357 @@
+"""The indexing pipeline: scan -> decode (worker processes) -> embed (batched, main process) -> publish.
+
+Decoding and embedding overlap: worker processes keep decoding the next chunks of segments while the
+main process embeds a batch, and results are committed to the catalog in library order, so the same
+library always gets the same segment ids.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.decode import DecodeError, VideoInfo
+from indexer.scan import LibraryFile, scan_library
+from indexer.segment import Segment, plan_segments
+from indexer.store import IndexWriter, Manifest
+from indexer.tasks import DecodedSegments, decode_segments, probe_video
+
+log = logging.getLogger(__name__)
+
+POSTER_SHORT_SIDE = 224
+MAX_REPLANS = 2
+MAX_CRASHES = 2
+
+
+@dataclass
+class BuildOptions:
+    library: Path
+    index_dir: Path
+    frames: int = 8
+    segment_seconds: float = 10.0
+    batch_size: int = 16
+    workers: int | None = None
+    rebuild: bool = False
+    db_url: str | None = None
+    decoder: str = "pyav"
+    chunk_segments: int = 8
+    progress: bool = True
+
+
+@dataclass
+class BuildReport:
+    files: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    segments: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    total_segments: int = 0
+
+    @property
+    def segments_per_second(self) -> float:
+        return self.segments / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def all_failed(self) -> bool:
+        attempted = self.indexed + len(self.failed)
+        return attempted > 0 and self.indexed == 0
+
+    def summary(self) -> str:
+        lines = [
+            f"indexed {self.indexed} file(s), {self.segments} segment(s) in {self.seconds:.1f}s "
+            f"({self.segments_per_second:.2f} segments/s); skipped {self.unchanged} unchanged; "
+            f"removed {self.removed} deleted; failed {len(self.failed)}; index holds {self.total_segments} segment(s)"
+        ]
+        lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
+        return "\n".join(lines)
+
+
+def manifest_for(encoder, options: BuildOptions) -> Manifest:
+    spec = encoder.spec
+    return Manifest(
+        model=spec.name,
+        pretrained=spec.pretrained,
+        weights_fingerprint=spec.fingerprint,
+        dim=encoder.dim,
+        frames=options.frames,
+        segment_seconds=float(options.segment_seconds),
+        preprocess=encoder.preprocess.to_dict(),
+        library=str(Path(options.library).expanduser().resolve()),
+        decoder=options.decoder,
+    )
+
+
+@dataclass
+class _Job:
+    """One video on its way through the pipeline."""
+
+    seq: int
+    file: LibraryFile
+    info: VideoInfo | None = None
+    segments: list[Segment] = field(default_factory=list)
+    epoch: int = 0
+    replans: int = 0
+    crashes: int = 0
+    chunks_out: int = 0
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    posters: dict[int, bytes] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or (
+            self.info is not None and self.chunks_out == 0 and len(self.vectors) == len(self.segments)
+        )
+
+
+class _Pipeline:
+    def __init__(self, encoder, options: BuildOptions, writer: IndexWriter, report: BuildReport, progress):
+        self.encoder = encoder
+        self.options = options
+        self.writer = writer
+        self.report = report
+        self.progress = progress
+        self.short_side = max(encoder.preprocess.resize, POSTER_SHORT_SIDE)
+        self.workers = options.workers or max(1, os.cpu_count() or 1)
+        self.max_in_flight = self.workers * 2
+        self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self.in_flight: dict[Future, tuple] = {}
+        self.files: deque[_Job] = deque()
+        self.chunks: deque[tuple[_Job, int, list[int]]] = deque()
+        self.to_embed: deque[tuple[_Job, int, int, np.ndarray]] = deque()
+        self.jobs: list[_Job] = []
+        self.next_commit = 0
+        self.started = time.perf_counter()
+
+    def run(self, files: list[LibraryFile]) -> None:
+        self.jobs = [_Job(seq, f) for seq, f in enumerate(files)]
+        self.files.extend(self.jobs)
+        try:
+            while self.files or self.chunks or self.in_flight or self.to_embed:
+                self._submit()
+                self._collect(block=len(self.to_embed) < self.options.batch_size and bool(self.in_flight))
+                if len(self.to_embed) >= self.options.batch_size or (self.to_embed and not self.in_flight):
+                    self._embed_batch()
+                self._commit_ready()
+            self._commit_ready()
+        finally:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self) -> None:
+        while len(self.in_flight) < self.max_in_flight and (self.chunks or self.files):
+            if self.chunks:
+                job, epoch, indexes = self.chunks.popleft()
+                if epoch != job.epoch or job.error:
+                    continue
+                segments = [job.segments[i] for i in indexes]
+                future = self.executor.submit(
+                    decode_segments, self.options.decoder, str(job.file.path), segments, self.options.frames, self.short_side
+                )
+                self.in_flight[future] = ("chunk", job, epoch, indexes)
+            else:
+                job = self.files.popleft()
+                future = self.executor.submit(probe_video, self.options.decoder, str(job.file.path))
+                self.in_flight[future] = ("probe", job)
+
+    def _collect(self, block: bool) -> None:
+        if not self.in_flight:
+            return
+        if block:
+            done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+        else:
+            done = [f for f in self.in_flight if f.done()]
+        for future in done:
+            if future not in self.in_flight:  # requeued by a pool restart below
+                continue
+            kind, job, *rest = self.in_flight.pop(future)
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                self._restart_pool(crashed=[(kind, job, *rest)])
+                continue
+            except DecodeError as exc:
+                self._fail(job, str(exc))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a bad file never stops the run
+                self._fail(job, f"{type(exc).__name__}: {exc}")
+                continue
+            if kind == "probe":
+                self._plan(job, result)
+            else:
+                epoch, indexes = rest
+                if epoch == job.epoch and not job.error:
+                    self._take_chunk(job, indexes, result)
+
+    def _restart_pool(self, crashed: list[tuple]) -> None:
+        """A worker died (a decoder crash, the OOM killer): retry what was in flight on a new pool.
+
+        Which file killed it is unknown, so every file in flight is retried; one that was in flight
+        during ``MAX_CRASHES`` crashes is recorded as failed.
+        """
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        work = crashed + list(self.in_flight.values())
+        self.in_flight.clear()
+        for job in {id(item[1]): item[1] for item in work}.values():
+            job.crashes += 1
+            if job.crashes >= MAX_CRASHES:
+                self._fail(job, "the decoder process crashed on this file")
+        for kind, job, *rest in work:
+            if job.error is not None:
+                continue
+            if kind == "probe":
+                self.files.appendleft(job)
+            elif rest[0] == job.epoch:  # decode the whole video again under a new epoch
+                job.epoch += 1
+                self._plan(job, job.info)
+
+    def _plan(self, job: _Job, info: VideoInfo) -> None:
+        job.info = info
+        job.segments = plan_segments(info.duration, self.options.segment_seconds)
+        job.vectors.clear()
+        job.posters.clear()
+        job.chunks_out = 0
+        if not job.segments:
+            self._fail(job, f"video is too short to index (duration {info.duration:.3f}s)")
+            return
+        step = self.options.chunk_segments
+        chunks = [
+            (job, job.epoch, list(range(first, min(first + step, len(job.segments)))))
+            for first in range(0, len(job.segments), step)
+        ]
+        job.chunks_out = len(chunks)
+        # A planned video goes to the front of the queue, so it is finished (and committed) early.
+        self.chunks.extendleft(reversed(chunks))
+
+    def _take_chunk(self, job: _Job, indexes: list[int], result: DecodedSegments) -> None:
+        job.chunks_out -= 1
+        end = result.end_time
+        if end is not None:
+            tolerance = max(0.5, 2.0 / max(job.info.fps, 1.0))
+            overshoot = max(job.segments[i].end for i in indexes) - end
+            if overshoot > tolerance:
+                self._replan(job, end)
+                return
+            last = indexes[-1]
+            if job.segments[last].end > end:  # a segment never ends past the stream's real end
+                job.segments[last] = Segment(job.segments[last].start, round(end, 6))
+        for position, index in enumerate(indexes):
+            job.posters[index] = result.posters[position]
+            self.to_embed.append((job, job.epoch, index, result.clips[position]))
+
+    def _replan(self, job: _Job, real_end: float) -> None:
+        job.replans += 1
+        if job.replans > MAX_REPLANS:
+            self._fail(job, f"stream length keeps changing while decoding (ends at {real_end:.2f}s)")
+            return
+        log.info(
+            "%s: header says %.2fs but the stream ends at %.2fs; re-planning", job.file.path.name, job.info.duration, real_end
+        )
+        job.epoch += 1
+        info = job.info
+        self._plan(job, VideoInfo(real_end, info.fps, info.width, info.height, info.codec))
+
+    def _embed_batch(self) -> None:
+        batch = []
+        while self.to_embed and len(batch) < self.options.batch_size:
+            item = self.to_embed.popleft()
+            job, epoch = item[0], item[1]
+            if epoch == job.epoch and not job.error:
+                batch.append(item)
+        if not batch:
+            return
+        vectors = self.encoder.encode_videos([clip for *_, clip in batch])
+        for (job, _, index, _), vector in zip(batch, vectors):
+            job.vectors[index] = vector
+
+    def _fail(self, job: _Job, reason: str) -> None:
+        if job.error is None:
+            job.error = reason
+            job.epoch += 1
+            log.warning("skipping %s: %s", job.file.path, reason)
+
+    def _commit_ready(self) -> None:
+        while self.next_commit < len(self.jobs) and self.jobs[self.next_commit].done:
+            job = self.jobs[self.next_commit]
+            path = str(job.file.path)
+            if job.error:
+                self.writer.record_failure(path, job.file.fingerprint, job.file.size, job.error)
+                self.report.failed.append((path, job.error))
+            else:
+                vectors = np.stack([job.vectors[i] for i in range(len(job.segments))])
+                posters = [job.posters[i] for i in range(len(job.segments))]
+                info = job.info
+                self.writer.add_video(path, job.file.fingerprint, job.file.size, info, job.segments, vectors, posters)
+                self.report.indexed += 1
+                self.report.segments += len(job.segments)
+            self.jobs[self.next_commit] = None  # free the frames and vectors
+            self.next_commit += 1
+            if self.progress is not None:
+                elapsed = time.perf_counter() - self.started
+                self.progress.set_postfix(
+                    segments=self.report.segments,
+                    seg_per_s=f"{self.report.segments / max(elapsed, 1e-9):.2f}",
+                    failed=len(self.report.failed),
+                )
+                self.progress.update(1)
+
+
+def build_index(encoder, options: BuildOptions) -> BuildReport:
+    """Bring the index in ``options.index_dir`` up to date with ``options.library`` and publish it."""
+    started = time.perf_counter()
+    report = BuildReport()
+    files, unreadable = scan_library(Path(options.library))
+    report.files = len(files) + len(unreadable)
+    writer = IndexWriter(options.index_dir, manifest_for(encoder, options), db_url=options.db_url, rebuild=options.rebuild)
+    try:
+        known = writer.known_videos()
+        present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable}
+        for path, video in known.items():
+            if path not in present:
+                writer.remove_video(video)
+                report.removed += 1
+        todo = []
+        for f in files:
+            video = known.get(str(f.path))
+            if video is not None and video.fingerprint == f.fingerprint:
+                report.unchanged += 1
+                continue
+            if video is not None:
+                writer.remove_video(video)
+            todo.append(f)
+        for path, reason in unreadable:
+            if str(path) in known:
+                writer.remove_video(known[str(path)])
+            writer.record_failure(str(path), "", 0, reason)
+            report.failed.append((str(path), reason))
+        progress = _progress_bar(len(todo)) if options.progress and todo else None
+        try:
+            if todo:
+                _Pipeline(encoder, options, writer, report, progress).run(todo)
+        finally:
+            if progress is not None:
+                progress.close()
+        report.total_segments = int(writer.index.ntotal)
+        writer.publish()
+    except BaseException:
+        writer.abort()
+        raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _progress_bar(total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="file", desc="indexing", dynamic_ncols=True, mininterval=0.5)

@@ -1,0 +1,247 @@
+"""Decoding: one :class:`Decoder` interface, PyAV as the default (and reference) backend.
+
+Frames for a list of instants are read in one forward pass over the stream: the decoder seeks only
+across gaps longer than ``SEEK_GAP_SECONDS`` (never once per frame), converts only the chosen frames,
+and scales them inside libswscale. Header durations are not trusted: when the stream ends before the
+instants asked for, the result says where it really ended.
+
+This module must stay torch-free: it runs in decode worker processes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import av
+import numpy as np
+
+SEEK_GAP_SECONDS = 3.0
+MAX_CONSECUTIVE_PACKET_ERRORS = 50
+
+
+class DecodeError(Exception):
+    """A file could not be decoded (not a video, corrupt, unsupported codec...)."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    fps: float
+    width: int
+    height: int
+    codec: str
+
+
+@dataclass
+class Frames:
+    """Frames read for a list of instants (one per instant, in the order asked)."""
+
+    images: np.ndarray  # [N, H, W, 3] uint8
+    times: list[float]  # the instant of each chosen frame, seconds from stream start
+    end_time: float | None  # where the stream really ended, when that was before the last instant asked
+
+
+class Decoder(Protocol):
+    name: str
+
+    def probe(self, path: Path) -> VideoInfo: ...
+
+    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames: ...
+
+
+def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the shorter side is ``short_side``."""
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+class PyAVDecoder:
+    """FFmpeg through PyAV: decodes everything FFmpeg does; the reference for the other backends."""
+
+    name = "pyav"
+
+    def probe(self, path: Path) -> VideoInfo:
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            _first_frame_time(container, stream, path)
+            t0 = _stream_origin(stream)
+            duration = _header_duration(container, stream)
+            if duration is None:
+                duration = _demuxed_duration(container, stream, t0)
+            if duration is None or duration <= 0:
+                raise DecodeError("cannot determine the video's duration")
+            ctx = stream.codec_context
+            return VideoInfo(
+                duration=duration,
+                fps=float(stream.average_rate or stream.guessed_rate or 0) or 25.0,
+                width=int(ctx.width),
+                height=int(ctx.height),
+                codec=str(ctx.name),
+            )
+
+    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames:
+        order = sorted(range(len(times)), key=lambda i: times[i])
+        targets = [float(times[i]) for i in order]
+        chosen: list[tuple[float, np.ndarray] | None] = [None] * len(targets)
+        with _open(path) as container:
+            stream = _video_stream(container, path)
+            stream.thread_type = "AUTO"
+            t0 = _stream_origin(stream)
+            tb = stream.time_base
+            ctx = stream.codec_context
+            out_w, out_h = scaled_size(ctx.width, ctx.height, short_side)
+            fps = float(stream.average_rate or stream.guessed_rate or 25)
+            convert = lambda frame: frame.to_ndarray(format="rgb24", width=out_w, height=out_h)  # noqa: E731
+
+            next_target = 0
+            previous = None  # (time, av.VideoFrame)
+            last_time = None
+            errors = 0
+
+            def seek(to: float) -> None:
+                container.seek(int((to + t0) / tb), stream=stream, backward=True, any_frame=False)
+
+            seeked_for = None
+            if targets and targets[0] > SEEK_GAP_SECONDS:
+                seeked_for = 0
+                seek(targets[0])
+            packets = container.demux(stream)
+            while next_target < len(targets):
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.FFmpegError as exc:
+                    raise DecodeError(f"demuxing failed: {exc}") from exc
+                try:
+                    decoded = packet.decode()
+                    errors = 0
+                except av.FFmpegError as exc:
+                    errors += 1
+                    if errors > MAX_CONSECUTIVE_PACKET_ERRORS:
+                        raise DecodeError(f"too many undecodable packets: {exc}") from exc
+                    continue
+                for frame in decoded:
+                    t = _frame_time(frame, tb, t0, last_time, fps)
+                    last_time = t
+                    while next_target < len(targets) and t >= targets[next_target]:
+                        target = targets[next_target]
+                        if previous is not None and target - previous[0] < t - target:
+                            chosen[next_target] = (previous[0], convert(previous[1]))
+                        else:
+                            chosen[next_target] = (t, convert(frame))
+                        next_target += 1
+                    previous = (t, frame)
+                    # Skip a long gap with one seek, once per target: a seek that lands short (sparse
+                    # keyframes, end of stream) is followed by plain decoding, never by another seek.
+                    if next_target < len(targets) and next_target != seeked_for and targets[next_target] - t > SEEK_GAP_SECONDS:
+                        seeked_for = next_target
+                        seek(targets[next_target])
+                        previous = None
+                        packets = container.demux(stream)
+                        break
+            # Flush frames still buffered in the decoder (B-frames), then take stock of the ending.
+            if next_target < len(targets):
+                try:
+                    for frame in stream.decode(None):
+                        t = _frame_time(frame, tb, t0, last_time, fps)
+                        last_time = t
+                        previous = (t, frame)
+                        while next_target < len(targets) and t >= targets[next_target]:
+                            chosen[next_target] = (t, convert(frame))
+                            next_target += 1
+                except (av.FFmpegError, EOFError, ValueError):
+                    pass
+            end_time = None
+            if next_target < len(targets):
+                if previous is None:
+                    raise DecodeError(f"no decodable frames at or after {targets[next_target]:.2f}s")
+                end_time = previous[0] + 1.0 / fps
+                image = convert(previous[1])
+                for i in range(next_target, len(targets)):
+                    chosen[i] = (previous[0], image)
+        images = np.empty((len(times), out_h, out_w, 3), dtype=np.uint8)
+        frame_times = [0.0] * len(times)
+        for rank, index in enumerate(order):
+            frame_times[index], images[index] = chosen[rank]
+        return Frames(images=images, times=frame_times, end_time=end_time)
+
+
+DECODERS: dict[str, type] = {"pyav": PyAVDecoder}
+
+
+def get_decoder(name: str = "pyav") -> Decoder:
+    try:
+        return DECODERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown decoder {name!r}; available: {', '.join(DECODERS)}") from None
+
+
+def _open(path: Path):
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not a readable media file: {exc}") from exc
+
+
+def _video_stream(container, path: Path):
+    if not container.streams.video:
+        raise DecodeError("has no video stream")
+    stream = container.streams.video[0]
+    if not stream.codec_context.width or not stream.codec_context.height:
+        raise DecodeError("video stream has no frame size")
+    return stream
+
+
+def _stream_origin(stream) -> float:
+    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+
+def _header_duration(container, stream) -> float | None:
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _demuxed_duration(container, stream, t0: float) -> float | None:
+    end = None
+    for packet in container.demux(stream):
+        if packet.pts is not None:
+            packet_end = float((packet.pts + (packet.duration or 0)) * stream.time_base) - t0
+            end = packet_end if end is None else max(end, packet_end)
+    container.seek(0)
+    return end
+
+
+def _first_frame_time(container, stream, path: Path) -> float:
+    errors = 0
+    for packet in container.demux(stream):
+        try:
+            for frame in packet.decode():
+                return float(frame.time) if frame.time is not None else 0.0
+        except av.FFmpegError as exc:
+            errors += 1
+            if errors > MAX_CONSECUTIVE_PACKET_ERRORS:
+                raise DecodeError(f"no decodable video frames: {exc}") from exc
+    raise DecodeError("no decodable video frames")
+
+
+def _frame_time(frame, tb: Fraction, t0: float, last_time: float | None, fps: float) -> float:
+    if frame.pts is not None:
+        return float(frame.pts * tb) - t0
+    return 0.0 if last_time is None else last_time + 1.0 / fps

@@ -1,0 +1,388 @@
+"""The index dir: FAISS vectors + SQL catalog + manifest + posters, staged aside and published atomically.
+
+Layout::
+
+    INDEX_DIR/
+      CURRENT                 name of the published generation (replaced atomically)
+      generations/<gen>/      manifest.json · vectors.faiss · catalog.db (when the catalog is SQLite)
+      generations/.staging-*  a build in progress (deleted when a build finds it stale)
+      thumbs/<segment_id>.jpg posters, shared by generations (segment ids are never reused)
+      .lock                   held by the one running build
+
+A build copies the current generation into a staging folder, changes it, and publishes it by writing
+its files, fsyncing, renaming the folder and then replacing CURRENT. Readers only ever open a
+published generation, so a crash at any point leaves the previous index serving.
+
+The read side (:class:`IndexReader`) is all the server uses.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from indexer.catalog import VIDEO_FAILED, VIDEO_INDEXED, Segment, Video, connect, sqlite_url
+
+MANIFEST_VERSION = 1
+CURRENT = "CURRENT"
+GENERATIONS = "generations"
+THUMBS = "thumbs"
+KEEP_GENERATIONS = 2
+
+
+class IndexError_(Exception):
+    """Base class for index-dir failures."""
+
+
+class IndexNotFoundError(IndexError_):
+    """No published index in the folder."""
+
+
+class IndexMismatchError(IndexError_):
+    """The index was built with another model or other settings than asked for."""
+
+
+class IndexBusyError(IndexError_):
+    """Another build holds the index dir."""
+
+
+@dataclass
+class Manifest:
+    """What an index was built with: enough to refuse a mismatched model and to rebuild it."""
+
+    model: str
+    pretrained: str
+    weights_fingerprint: str
+    dim: int
+    frames: int
+    segment_seconds: float
+    preprocess: dict
+    index_type: str = "Flat"
+    metric: str = "inner_product"
+    count: int = 0
+    videos: int = 0
+    failed: int = 0
+    library: str = ""
+    decoder: str = "pyav"
+    catalog: str = "sqlite"
+    created: str = ""
+    format_version: int = MANIFEST_VERSION
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        data = json.loads(path.read_text())
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def compatibility_problems(self, other: "Manifest") -> list[str]:
+        """How ``other`` (what a build or server asks for) differs from what this index was built with."""
+        problems = []
+        for name in ("model", "weights_fingerprint", "dim", "frames", "segment_seconds", "preprocess"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                problems.append(f"{name}: index has {mine!r}, asked for {theirs!r}")
+        return problems
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    segment_id: int
+    video_id: int
+    path: str
+    start: float
+    end: float
+
+    @property
+    def title(self) -> str:
+        return Path(self.path).name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def current_generation(root: Path) -> Path | None:
+    try:
+        name = (root / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    gen = root / GENERATIONS / name
+    return gen if (gen / "manifest.json").is_file() else None
+
+
+def read_manifest(root: Path) -> Manifest | None:
+    gen = current_generation(Path(root))
+    return Manifest.read(gen / "manifest.json") if gen else None
+
+
+def new_flat_index(dim: int) -> faiss.Index:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+class IndexWriter:
+    """One build: a staging copy of the current generation that is changed, then published or dropped."""
+
+    def __init__(self, root: Path, manifest: Manifest, db_url: str | None = None, rebuild: bool = False):
+        self.root = Path(root)
+        self.manifest = manifest
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / GENERATIONS).mkdir(exist_ok=True)
+        (self.root / THUMBS).mkdir(exist_ok=True)
+        self._lock = open(self.root / ".lock", "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise IndexBusyError(f"another 'vidseek index build' is running on {self.root}") from None
+        self._drop_stale_staging()
+        previous = None if rebuild else current_generation(self.root)
+        if previous is not None:
+            problems = Manifest.read(previous / "manifest.json").compatibility_problems(manifest)
+            if problems:
+                self.close()
+                raise IndexMismatchError(
+                    f"the index in {self.root} was built with other settings ({'; '.join(problems)}); "
+                    "rebuild it with --rebuild (or use another --index-dir)"
+                )
+        self.staging = self.root / GENERATIONS / f".staging-{os.getpid()}-{time.time_ns()}"
+        self.staging.mkdir()
+        self.external_db = db_url is not None
+        if self.external_db:
+            manifest.catalog = "external"
+            url = db_url
+        else:
+            if previous is not None and (previous / "catalog.db").is_file():
+                shutil.copy2(previous / "catalog.db", self.staging / "catalog.db")
+            url = sqlite_url(self.staging / "catalog.db")
+        self.engine = connect(url)
+        self.session = Session(self.engine, expire_on_commit=False)
+        if rebuild and self.external_db:
+            self.session.execute(delete(Segment))
+            self.session.execute(delete(Video))
+        if previous is not None and (previous / "vectors.faiss").is_file():
+            self.index = faiss.read_index(str(previous / "vectors.faiss"))
+        else:
+            self.index = new_flat_index(manifest.dim)
+        self._removed_segments: list[int] = []
+
+    # -- reading the state being changed
+    def known_videos(self) -> dict[str, Video]:
+        return {v.path: v for v in self.session.scalars(select(Video))}
+
+    # -- changes
+    def remove_video(self, video: Video) -> None:
+        ids = [s.id for s in video.segments]
+        if ids:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self._removed_segments.extend(ids)
+        self.session.delete(video)
+        self.session.flush()
+
+    def record_failure(self, path: str, fingerprint: str, size: int, error: str) -> None:
+        self.session.add(Video(path=path, fingerprint=fingerprint, size=size, status=VIDEO_FAILED, error=error))
+        self.session.flush()
+
+    def add_video(
+        self,
+        path: str,
+        fingerprint: str,
+        size: int,
+        info,
+        segments: Sequence,
+        vectors: np.ndarray,
+        posters: Sequence[bytes],
+    ) -> list[int]:
+        """Catalogue a decoded video with its segments, add their vectors, write posters; returns the ids."""
+        video = Video(
+            path=path,
+            fingerprint=fingerprint,
+            size=size,
+            duration=info.duration,
+            fps=info.fps,
+            width=info.width,
+            height=info.height,
+            status=VIDEO_INDEXED,
+        )
+        video.segments = [Segment(ordinal=i, start=s.start, end=s.end) for i, s in enumerate(segments)]
+        self.session.add(video)
+        self.session.flush()
+        ids = [s.id for s in video.segments]
+        if ids:
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        for segment_id, poster in zip(ids, posters):
+            (self.root / THUMBS / f"{segment_id}.jpg").write_bytes(poster)
+        return ids
+
+    # -- ending
+    def publish(self) -> Path:
+        """Write everything aside, fsync, then make it the current generation in one rename."""
+        counts = dict(self.session.execute(select(Video.status, func.count()).group_by(Video.status)).all())
+        self.manifest.count = int(self.index.ntotal)
+        self.manifest.videos = int(counts.get(VIDEO_INDEXED, 0))
+        self.manifest.failed = int(counts.get(VIDEO_FAILED, 0))
+        self.manifest.created = datetime.now(UTC).isoformat(timespec="seconds")
+        faiss.write_index(self.index, str(self.staging / "vectors.faiss"))
+        if not self.external_db:
+            self.session.commit()
+            self.session.close()
+            self.engine.dispose()
+        _write_durably(self.staging / "manifest.json", self.manifest.to_json().encode())
+        for name in ("vectors.faiss", "catalog.db"):
+            if (self.staging / name).exists():
+                with open(self.staging / name, "rb") as f:
+                    os.fsync(f.fileno())
+        _fsync_dir(self.staging)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        generation = self.root / GENERATIONS / f"g-{stamp}-{time.time_ns() % 10**9:09d}"
+        os.rename(self.staging, generation)
+        _fsync_dir(self.root / GENERATIONS)
+        if self.external_db:
+            # The shared catalog becomes visible with the new vectors; see docs on the external catalog.
+            self.session.commit()
+            self.session.close()
+            self.engine.dispose()
+        _write_durably(self.root / CURRENT, generation.name.encode())
+        _fsync_dir(self.root)
+        self._drop_old_generations(keep=generation)
+        for segment_id in self._removed_segments:
+            (self.root / THUMBS / f"{segment_id}.jpg").unlink(missing_ok=True)
+        self.close()
+        return generation
+
+    def abort(self) -> None:
+        try:
+            self.session.rollback()
+            self.session.close()
+            self.engine.dispose()
+        finally:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.close()
+
+    def close(self) -> None:
+        if not self._lock.closed:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+    def _drop_stale_staging(self) -> None:
+        for stale in (self.root / GENERATIONS).glob(".staging-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+    def _drop_old_generations(self, keep: Path) -> None:
+        generations = sorted(p for p in (self.root / GENERATIONS).glob("g-*") if p.is_dir())
+        for old in [g for g in generations if g != keep][: max(0, len(generations) - KEEP_GENERATIONS)]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+class IndexReader:
+    """A published generation opened read-only: search vectors, map ids to segments and videos."""
+
+    def __init__(self, root: Path, db_url: str | None = None):
+        self.root = Path(root)
+        generation = current_generation(self.root)
+        if generation is None:
+            raise IndexNotFoundError(
+                f"no index in {self.root}: build one with 'vidseek index build LIBRARY --index-dir {self.root}'"
+            )
+        self.generation = generation
+        self.manifest = Manifest.read(generation / "manifest.json")
+        self.index = faiss.read_index(str(generation / "vectors.faiss"))
+        if self.manifest.catalog == "external":
+            if not db_url:
+                raise IndexNotFoundError(
+                    f"the index in {self.root} keeps its catalog in an external database: pass its URL "
+                    "(--db-url or VIDSEEK_DB_URL)"
+                )
+            url = db_url
+        else:
+            url = sqlite_url(generation / "catalog.db", readonly=True)
+        self.engine = connect(url, readonly=True)
+
+    @property
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def search(
+        self, query: np.ndarray, k: int, offset: int = 0, min_score: float | None = None
+    ) -> tuple[list[tuple[int, float]], int]:
+        """Top ``offset..offset+k`` (segment id, score) by inner product, and how many match in all."""
+        if self.count == 0:
+            return [], 0
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        want = min(self.count, offset + k)
+        scores, ids = self.index.search(query, want)
+        hits = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        if min_score is not None:
+            hits = [h for h in hits if h[1] >= min_score]
+            total = self._count_above(query, min_score, fallback=len(hits))
+        else:
+            total = self.count
+        return hits[offset : offset + k], total
+
+    def _count_above(self, query: np.ndarray, min_score: float, fallback: int) -> int:
+        try:
+            # range_search keeps scores strictly above the radius; nudge it so ">= min_score" counts.
+            lims, _, _ = self.index.range_search(query, float(np.nextafter(np.float32(min_score), -np.inf)))
+            return int(lims[1])
+        except RuntimeError:  # index types without range search
+            return fallback
+
+    def segments(self, ids: Iterable[int]) -> dict[int, SegmentRecord]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(Segment.id, Segment.video_id, Video.path, Segment.start, Segment.end)
+                .join(Video, Segment.video_id == Video.id)
+                .where(Segment.id.in_(ids))
+            ).all()
+        return {row[0]: SegmentRecord(*row) for row in rows}
+
+    def video(self, video_id: int) -> Video | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.scalars(select(Video).options(selectinload(Video.segments)).where(Video.id == video_id)).first()
+
+    def videos(self) -> list[Video]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(select(Video).order_by(Video.path)))
+
+    def thumbnail_path(self, segment_id: int) -> Path:
+        return self.root / THUMBS / f"{int(segment_id)}.jpg"
+
+    def segment_vector(self, segment_id: int) -> np.ndarray | None:
+        try:
+            return self.index.reconstruct(int(segment_id))
+        except RuntimeError:
+            return None

@@ -1,0 +1,94 @@
+"""The ViFi-CLIP video encoder: every frame through the CLIP image encoder, mean-pooled, L2-normalised.
+
+Texts go through the CLIP text encoder into the same space, so a cosine (a dot product of the
+normalised vectors) ranks clips for a query and labels for a clip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.preprocess import Preprocess
+
+if TYPE_CHECKING:
+    from models.factory import ModelSpec
+
+
+class VideoEncoder:
+    """Frame-pooled CLIP over an open_clip model; every output vector is float32 and unit-length."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer, preprocess: Preprocess, spec: "ModelSpec", device: str):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.preprocess = preprocess
+        self.spec = spec
+        self.device = device
+
+    @property
+    def dim(self) -> int:
+        return (
+            int(self.model.text_projection.shape[1])
+            if hasattr(self.model, "text_projection")
+            else int(self.model.visual.output_dim)
+        )
+
+    @property
+    def logit_scale(self) -> float:
+        return float(self.model.logit_scale.detach().exp().clamp(max=100).item())
+
+    def _autocast(self):
+        if self.device.startswith("cuda"):
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    def encode_video(self, frames: np.ndarray) -> np.ndarray:
+        """One clip: uint8 frames [T, H, W, 3] -> its unit vector [D]."""
+        return self.encode_videos([frames])[0]
+
+    def encode_videos(self, clips: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+        """A batch of clips, each [T, H, W, 3] uint8 with the same T (frame sizes may differ) -> [B, D]."""
+        if len(clips) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        pixels = torch.stack([self.preprocess(clip) for clip in clips])  # [B, T, 3, S, S]
+        b, t = pixels.shape[:2]
+        with torch.inference_mode(), self._autocast():
+            pixels = pixels.flatten(0, 1).to(self.device, non_blocking=True)
+            frame_vectors = self.model.encode_image(pixels).float()
+            video_vectors = frame_vectors.reshape(b, t, -1).mean(dim=1)
+            return F.normalize(video_vectors, dim=-1).cpu().numpy()
+
+    def encode_text(self, texts: Sequence[str], template: str = "{}") -> np.ndarray:
+        """Texts (each wrapped in ``template``) -> unit vectors [N, D]."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tokens = self.tokenizer([template.format(text) for text in texts])
+        with torch.inference_mode(), self._autocast():
+            vectors = self.model.encode_text(tokens.to(self.device)).float()
+            return F.normalize(vectors, dim=-1).cpu().numpy()
+
+    def classify(
+        self, frames: np.ndarray, labels: Sequence[str], template: str = "a photo of a {}."
+    ) -> list[tuple[str, float, float]]:
+        """Zero-shot classification of one clip: (label, cosine, probability), most probable first."""
+        video = self.encode_video(frames)
+        label_vectors = self.encode_text(labels, template)
+        scores = label_vectors @ video
+        probabilities = zero_shot_probabilities(scores, self.logit_scale)
+        order = np.argsort(-probabilities, kind="stable")
+        return [(labels[i], float(scores[i]), float(probabilities[i])) for i in order]
+
+
+def zero_shot_probabilities(cosines: np.ndarray, logit_scale: float) -> np.ndarray:
+    """Softmax over cosine similarities scaled by the model's (learned) logit scale."""
+    logits = np.asarray(cosines, dtype=np.float64) * logit_scale
+    logits -= logits.max()
+    weights = np.exp(logits)
+    return weights / weights.sum()

@@ -1,0 +1,17 @@
+"""Exceptions raised by the model layer; the CLI and the server turn them into messages."""
+
+
+class ModelError(Exception):
+    """Base class for model-side failures."""
+
+
+class UnknownModelError(ModelError):
+    """The model name is not an open_clip architecture (nor one of ours)."""
+
+
+class WeightsUnavailableError(ModelError):
+    """Pretrained weights could not be found locally and cannot be downloaded."""
+
+
+class PretrainedLoadError(ModelError):
+    """A weights file exists but does not fit the model (missing/unexpected keys, bad format)."""

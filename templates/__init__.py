@@ -1,0 +1,1 @@
+"""Jinja2 templates and static assets of the search page (a package so that installs carry them)."""

@@ -1,0 +1,53 @@
+"""Shared fixtures: one tiny model per session (handed out as copies), a small real video library and its index."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+
+from tests.videos import make_corrupt, make_video  # noqa: E402
+
+TINY = "vidseek-tiny"
+
+
+@pytest.fixture(scope="session")
+def _tiny_encoder():
+    from models import load_encoder
+
+    return load_encoder(TINY, "none", "cpu")
+
+
+@pytest.fixture()
+def tiny_encoder(_tiny_encoder):
+    return copy.deepcopy(_tiny_encoder)
+
+
+@pytest.fixture(scope="session")
+def library(tmp_path_factory) -> Path:
+    """Five short clips of distinct colours (one longer than a segment, in a sub-folder) and a corrupt file."""
+    root = tmp_path_factory.mktemp("library")
+    make_video(root / "red.mp4", 3, color=(220, 30, 30))
+    make_video(root / "green.mp4", 4, color=(30, 200, 40))
+    make_video(root / "nested" / "blue_long.mp4", 25, color=(30, 40, 220), gop=40)
+    make_video(root / "yellow.mov", 2.5, color=(230, 220, 30))
+    make_corrupt(root / "corrupt.mp4")
+    (root / "notes.txt").write_text("not a video, not even by name")
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_index(_tiny_encoder, library, tmp_path_factory) -> Path:
+    from indexer.build import BuildOptions, build_index
+
+    index_dir = tmp_path_factory.mktemp("index")
+    report = build_index(
+        _tiny_encoder,
+        BuildOptions(library, index_dir, frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False),
+    )
+    assert report.indexed == 4 and len(report.failed) == 1
+    return index_dir

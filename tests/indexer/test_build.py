@@ -1,0 +1,137 @@
+import os
+import shutil
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from indexer.build import BuildOptions, build_index
+from indexer.catalog import Segment, Video, connect, sqlite_url
+from indexer.decode import get_decoder
+from indexer.segment import sample_frame_times
+from indexer.store import IndexBusyError, IndexMismatchError, IndexReader, IndexWriter, current_generation, read_manifest
+from tests.videos import make_video, read_frame_number
+
+
+def options(library, index_dir, **kw):
+    defaults = dict(frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False)
+    return BuildOptions(library, index_dir, **{**defaults, **kw})
+
+
+def catalog(index_dir):
+    engine = connect(sqlite_url(current_generation(index_dir) / "catalog.db"), readonly=True)
+    with Session(engine) as session:
+        videos = {os.path.basename(v.path): v for v in session.scalars(select(Video))}
+        segments = list(session.scalars(select(Segment).order_by(Segment.id)))
+        return videos, segments
+
+
+def test_build_catalogues_segments_vectors_and_posters(built_index, library):
+    manifest = read_manifest(built_index)
+    assert (manifest.model, manifest.pretrained, manifest.dim, manifest.frames) == ("vidseek-tiny", "none", 64, 4)
+    assert manifest.count == 6 and manifest.videos == 4 and manifest.failed == 1
+    videos, segments = catalog(built_index)
+    assert videos["corrupt.mp4"].status == "failed" and videos["corrupt.mp4"].error
+    assert "notes.txt" not in videos
+    long = videos["blue_long.mp4"]
+    spans = [(s.start, s.end) for s in segments if s.video_id == long.id]
+    assert spans == [(0, 10), (10, 20), (20, pytest.approx(25, abs=0.11))]
+    for v in videos.values():
+        if v.status == "indexed":
+            assert max(s.end for s in segments if s.video_id == v.id) <= v.duration + 1e-6
+    index = faiss.read_index(str(current_generation(built_index) / "vectors.faiss"))
+    assert isinstance(index, faiss.IndexIDMap2) and index.ntotal == len(segments) == 6
+    assert sorted(faiss.vector_to_array(index.id_map)) == [s.id for s in segments]
+    for s in segments:
+        poster = built_index / "thumbs" / f"{s.id}.jpg"
+        assert poster.read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_indexed_vector_is_the_encoding_of_the_sampled_frames(built_index, library, tiny_encoder):
+    reader = IndexReader(built_index)
+    _, segments = catalog(built_index)
+    segment = next(s for s in segments if s.ordinal == 1)  # the long video's second segment
+    video = reader.video(segment.video_id)
+    times = sample_frame_times(segment.start, segment.end, 4)
+    frames = get_decoder("pyav").read(Path(video.path), times, 224)
+    assert [read_frame_number(f) for f in frames.images] == [round(t * 10) for t in frames.times]
+    np.testing.assert_allclose(reader.segment_vector(segment.id), tiny_encoder.encode_video(frames.images), atol=1e-5)
+
+
+def test_second_build_processes_nothing_then_follows_changes(tmp_path, _tiny_encoder):
+    library = tmp_path / "lib"
+    make_video(library / "a.mp4", 2, color=(255, 0, 0))
+    make_video(library / "b.mp4", 2, color=(0, 255, 0))
+    index_dir = tmp_path / "index"
+    first = build_index(_tiny_encoder, options(library, index_dir))
+    assert (first.indexed, first.unchanged) == (2, 0)
+    videos_before, segments_before = catalog(index_dir)
+
+    again = build_index(_tiny_encoder, options(library, index_dir))
+    assert (again.indexed, again.unchanged, again.removed, again.failed) == (0, 2, 0, [])
+    assert catalog(index_dir)[1][0].id == segments_before[0].id
+
+    make_video(library / "b.mp4", 3, color=(0, 0, 255))  # changed
+    make_video(library / "c.mp4", 2, color=(9, 9, 9))  # new
+    (library / "a.mp4").unlink()  # deleted
+    third = build_index(_tiny_encoder, options(library, index_dir))
+    assert (third.indexed, third.unchanged, third.removed) == (2, 0, 1)
+    videos, segments = catalog(index_dir)
+    assert sorted(videos) == ["b.mp4", "c.mp4"]
+    assert videos["b.mp4"].duration == pytest.approx(3, abs=0.15)
+    reader = IndexReader(index_dir)
+    assert reader.count == len(segments) == 2
+    assert all(reader.segment_vector(s.id) is not None for s in segments)
+    assert reader.segment_vector(segments_before[0].id) is None  # a.mp4's vector is gone
+    assert not (index_dir / "thumbs" / f"{segments_before[0].id}.jpg").exists()
+    assert min(s.id for s in segments) > max(s.id for s in segments_before)  # ids are never reused
+
+
+def test_every_file_failing_is_reported(tmp_path, _tiny_encoder):
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "x.mp4").write_bytes(b"\0" * 1000)
+    report = build_index(_tiny_encoder, options(library, tmp_path / "index"))
+    assert report.all_failed and report.failed[0][0].endswith("x.mp4")
+
+
+def test_other_model_needs_rebuild(tmp_path, built_index, library, _tiny_encoder):
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index, index_dir)
+    with pytest.raises(IndexMismatchError, match="frames"):
+        build_index(_tiny_encoder, options(library, index_dir, frames=8))
+    report = build_index(_tiny_encoder, options(library, index_dir, frames=8, rebuild=True))
+    assert report.indexed == 4 and read_manifest(index_dir).frames == 8
+
+
+def test_a_failed_build_leaves_the_published_index(tmp_path, built_index, library, _tiny_encoder, monkeypatch):
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index, index_dir)
+    before = current_generation(index_dir)
+    make_video(library.parent / "extra" / "e.mp4", 1)
+
+    def explode(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(IndexWriter, "add_video", explode)
+    with pytest.raises(OSError, match="disk full"):
+        build_index(_tiny_encoder, options(library.parent / "extra", index_dir))
+    assert current_generation(index_dir) == before
+    assert IndexReader(index_dir).count == 6
+    assert not list((index_dir / "generations").glob(".staging-*"))
+
+
+def test_one_build_at_a_time(tmp_path, built_index, _tiny_encoder):
+    from indexer.build import manifest_for
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(built_index, index_dir)
+    writer = IndexWriter(index_dir, manifest_for(_tiny_encoder, options(tmp_path, index_dir)))
+    try:
+        with pytest.raises(IndexBusyError):
+            IndexWriter(index_dir, manifest_for(_tiny_encoder, options(tmp_path, index_dir)))
+    finally:
+        writer.abort()

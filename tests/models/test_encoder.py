@@ -1,0 +1,128 @@
+import time
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+from models import Preprocess, PretrainedLoadError, UnknownModelError, WeightsUnavailableError, load_encoder
+from models.encoder import zero_shot_probabilities
+
+
+def random_clip(t=8, h=120, w=200, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (t, h, w, 3), dtype=np.uint8)
+
+
+def test_pooled_embedding_equals_reference_computation(tiny_encoder):
+    clip = random_clip()
+    pixels = tiny_encoder.preprocess(clip)
+    with torch.no_grad():
+        per_frame = tiny_encoder.model.encode_image(pixels)
+    reference = per_frame.mean(dim=0)
+    reference = (reference / reference.norm()).numpy()
+    got = tiny_encoder.encode_video(clip)
+    assert got.shape == (tiny_encoder.dim,)
+    np.testing.assert_allclose(got, reference, atol=1e-5)
+
+
+def test_batched_videos_equal_one_by_one(tiny_encoder):
+    clips = [random_clip(seed=i, h=90 + 10 * i) for i in range(3)]  # different frame sizes in one batch
+    batched = tiny_encoder.encode_videos(clips)
+    for clip, vector in zip(clips, batched):
+        np.testing.assert_allclose(vector, tiny_encoder.encode_video(clip), atol=1e-5)
+
+
+def test_mean_pooling_ignores_frame_order(tiny_encoder):
+    clip = random_clip()
+    np.testing.assert_allclose(tiny_encoder.encode_video(clip[::-1].copy()), tiny_encoder.encode_video(clip), atol=1e-5)
+
+
+def test_text_vectors_are_unit_length_and_template_applied(tiny_encoder):
+    vectors = tiny_encoder.encode_text(["dog", "cat"], template="a photo of a {}.")
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors[0], tiny_encoder.encode_text(["a photo of a dog."])[0], atol=1e-6)
+    assert not np.allclose(vectors[0], tiny_encoder.encode_text(["dog"])[0])
+
+
+def test_preprocess_matches_open_clip_transform(tiny_encoder):
+    image = random_clip(t=1, h=150, w=260)[0]
+    _, _, transform = open_clip.create_model_and_transforms("vidseek-tiny")
+    reference = transform(Image.fromarray(image))
+    got = tiny_encoder.preprocess(image[None])[0]
+    assert got.shape == reference.shape == (3, 64, 64)
+    # PIL and torch resize differ by rounding only: mean error well under one grey level (1/255/std).
+    assert (got - reference).abs().mean().item() < 0.03
+
+
+def test_preprocess_resize_then_crop_like_vificlip():
+    pre = Preprocess(resize=256, crop=224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    out = pre(random_clip(t=2, h=300, w=400))
+    assert out.shape == (2, 3, 224, 224)
+
+
+def test_zero_shot_probabilities_softmax():
+    p = zero_shot_probabilities(np.array([0.3, 0.1, 0.2]), logit_scale=100.0)
+    assert p.sum() == pytest.approx(1.0)
+    assert p.argmax() == 0 and p[0] > p[2] > p[1]
+
+
+def test_classify_sorted_probabilities(tiny_encoder):
+    ranked = tiny_encoder.classify(random_clip(), ["a", "b", "c"])
+    assert sorted(l for l, _, _ in ranked) == ["a", "b", "c"]
+    probabilities = [p for _, _, p in ranked]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert sum(probabilities) == pytest.approx(1.0)
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(UnknownModelError, match="unknown model"):
+        load_encoder("no-such-model", "none")
+
+
+def test_unreachable_hub_fails_fast_and_names_local_file_option():
+    started = time.monotonic()
+    with pytest.raises(WeightsUnavailableError) as info:
+        load_encoder("ViT-B-32", "openai", "cpu")
+    assert time.monotonic() - started < 5
+    assert "local weights file" in str(info.value) and "--pretrained" in str(info.value)
+
+
+def test_unknown_tag_lists_known_tags():
+    with pytest.raises(UnknownModelError, match="openai"):
+        load_encoder("ViT-B-32", "no-such-tag")
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_local_weights_file_reproduces_the_model(tmp_path, tiny_encoder, suffix):
+    source = tiny_encoder.model
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(torch.randn_like(p) * 0.01)  # weights that differ from any fresh init
+    path = tmp_path / f"weights{suffix}"
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    else:
+        torch.save({"state_dict": {f"module.{k}": v for k, v in source.state_dict().items()}}, path)
+    loaded = load_encoder("vidseek-tiny", str(path), "cpu")
+    clip = random_clip()
+    np.testing.assert_allclose(loaded.encode_video(clip), tiny_encoder.encode_video(clip), atol=1e-6)
+    np.testing.assert_allclose(loaded.encode_text(["x"]), tiny_encoder.encode_text(["x"]), atol=1e-6)
+    assert loaded.spec.fingerprint.startswith("sha256:")
+
+
+def test_incompatible_weights_name_the_keys(tmp_path, tiny_encoder):
+    state = tiny_encoder.model.state_dict()
+    state.pop("visual.proj")
+    state["bogus.weight"] = torch.zeros(1)
+    path = tmp_path / "bad.pt"
+    torch.save(state, path)
+    with pytest.raises(PretrainedLoadError, match=r"missing keys visual\.proj.*unexpected keys bogus\.weight"):
+        load_encoder("vidseek-tiny", str(path), "cpu")
+
+
+def test_missing_weights_file(tmp_path):
+    with pytest.raises(PretrainedLoadError, match="not found"):
+        load_encoder("vidseek-tiny", str(tmp_path / "nope.pt"), "cpu")
