@@ -135,3 +135,23 @@ def test_one_build_at_a_time(tmp_path, built_index, _tiny_encoder):
             IndexWriter(index_dir, manifest_for(_tiny_encoder, options(tmp_path, index_dir)))
     finally:
         writer.abort()
+
+
+def test_external_catalog_url(tmp_path, _tiny_encoder):
+    """--db-url: the catalog lives outside the index dir (PostgreSQL in production; a SQLite file here)."""
+    library = tmp_path / "lib"
+    make_video(library / "a.mp4", 2)
+    make_video(library / "b.mp4", 12)
+    index_dir, url = tmp_path / "index", f"sqlite:///{tmp_path / 'catalog.db'}"
+    first = build_index(_tiny_encoder, options(library, index_dir, db_url=url))
+    assert first.indexed == 2 and read_manifest(index_dir).catalog == "external"
+    assert not (current_generation(index_dir) / "catalog.db").exists()
+    reader = IndexReader(index_dir, db_url=url)
+    hits, total = reader.search(_tiny_encoder.encode_text(["x"])[0], k=10)
+    assert total == 3 and set(reader.segments(i for i, _ in hits)) == {i for i, _ in hits}
+    (library / "a.mp4").unlink()
+    again = build_index(_tiny_encoder, options(library, index_dir, db_url=url))
+    assert (again.removed, again.unchanged) == (1, 1)
+    assert IndexReader(index_dir, db_url=url).count == 2
+    rebuilt = build_index(_tiny_encoder, options(library, index_dir, db_url=url, rebuild=True))
+    assert rebuilt.indexed == 1 and len(IndexReader(index_dir, db_url=url).videos()) == 1
