@@ -44,6 +44,7 @@ class BuildOptions:
     db_url: str | None = None
     decoder: str = "pyav"
     chunk_segments: int = 8
+    file_timeout: float = 600.0  # seconds one decode task may take before its file is given up
     progress: bool = True
 
 
@@ -55,6 +56,7 @@ class BuildReport:
     removed: int = 0
     segments: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     total_segments: int = 0
 
@@ -74,6 +76,7 @@ class BuildReport:
             f"removed {self.removed} deleted; failed {len(self.failed)}; index holds {self.total_segments} segment(s)"
         ]
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
+        lines += [f"  note: {path}: {note}" for path, note in self.notes]
         return "\n".join(lines)
 
 
@@ -107,6 +110,7 @@ class _Job:
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     posters: dict[int, bytes] = field(default_factory=dict)
     error: str | None = None
+    note: str | None = None
 
     @property
     def done(self) -> bool:
@@ -127,6 +131,7 @@ class _Pipeline:
         self.max_in_flight = self.workers * 2
         self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         self.in_flight: dict[Future, tuple] = {}
+        self.started_at: dict[Future, float | None] = {}  # when each task was first seen running
         self.files: deque[_Job] = deque()
         self.chunks: deque[tuple[_Job, int, list[int]]] = deque()
         self.to_embed: deque[tuple[_Job, int, int, np.ndarray]] = deque()
@@ -159,22 +164,28 @@ class _Pipeline:
                     decode_segments, self.options.decoder, str(job.file.path), segments, self.options.frames, self.short_side
                 )
                 self.in_flight[future] = ("chunk", job, epoch, indexes)
+                self.started_at[future] = None
             else:
                 job = self.files.popleft()
                 future = self.executor.submit(probe_video, self.options.decoder, str(job.file.path))
                 self.in_flight[future] = ("probe", job)
+                self.started_at[future] = None
 
     def _collect(self, block: bool) -> None:
         if not self.in_flight:
             return
         if block:
-            done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+            done, _ = wait(self.in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
         else:
             done = [f for f in self.in_flight if f.done()]
+        if not done:
+            self._check_timeouts()
+            return
         for future in done:
             if future not in self.in_flight:  # requeued by a pool restart below
                 continue
             kind, job, *rest = self.in_flight.pop(future)
+            self.started_at.pop(future, None)
             try:
                 result = future.result()
             except BrokenProcessPool:
@@ -193,7 +204,31 @@ class _Pipeline:
                 if epoch == job.epoch and not job.error:
                     self._take_chunk(job, indexes, result)
 
-    def _restart_pool(self, crashed: list[tuple]) -> None:
+    def _check_timeouts(self) -> None:
+        """Give up a file whose decode task has run longer than ``file_timeout`` (a pathological file)."""
+        now = time.monotonic()
+        overdue = []
+        for future in self.in_flight:
+            if self.started_at.get(future) is None and future.running():
+                self.started_at[future] = now
+            started = self.started_at.get(future)
+            if started is not None and now - started > self.options.file_timeout:
+                overdue.append(future)
+        if not overdue:
+            return
+        # Futures queued behind a hung worker look "running" too; only the oldest ones can really be running.
+        order = {future: position for position, future in enumerate(self.in_flight)}
+        overdue = sorted(overdue, key=lambda f: (self.started_at[f], order[f]))[: self.workers]
+        for future in overdue:
+            job = self.in_flight.pop(future)[1]
+            self.started_at.pop(future, None)
+            self._fail(job, f"decoding took longer than {self.options.file_timeout:g}s; gave up on this file")
+        # A running task cannot be cancelled: stop the workers; the other work in flight is retried.
+        for process in list(getattr(self.executor, "_processes", {}).values()):
+            process.kill()
+        self._restart_pool(crashed=[], count_crash=False)
+
+    def _restart_pool(self, crashed: list[tuple], count_crash: bool = True) -> None:
         """A worker died (a decoder crash, the OOM killer): retry what was in flight on a new pool.
 
         Which file killed it is unknown, so every file in flight is retried; one that was in flight
@@ -203,8 +238,9 @@ class _Pipeline:
         self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
         work = crashed + list(self.in_flight.values())
         self.in_flight.clear()
+        self.started_at.clear()
         for job in {id(item[1]): item[1] for item in work}.values():
-            job.crashes += 1
+            job.crashes += count_crash
             if job.crashes >= MAX_CRASHES:
                 self._fail(job, "the decoder process crashed on this file")
         for kind, job, *rest in work:
@@ -246,6 +282,9 @@ class _Pipeline:
             last = indexes[-1]
             if job.segments[last].end > end:  # a segment never ends past the stream's real end
                 job.segments[last] = Segment(job.segments[last].start, round(end, 6))
+        if result.note and job.note is None:
+            job.note = result.note
+            log.warning("%s: %s", job.file.path, result.note)
         for position, index in enumerate(indexes):
             job.posters[index] = result.posters[position]
             self.to_embed.append((job, job.epoch, index, result.clips[position]))
@@ -295,6 +334,8 @@ class _Pipeline:
                 self.writer.add_video(path, job.file.fingerprint, job.file.size, info, job.segments, vectors, posters)
                 self.report.indexed += 1
                 self.report.segments += len(job.segments)
+                if job.note:
+                    self.report.notes.append((path, job.note))
             self.jobs[self.next_commit] = None  # free the frames and vectors
             self.next_commit += 1
             if self.progress is not None:

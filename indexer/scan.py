@@ -6,6 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
 HEAD_BYTES = 64 * 1024
@@ -43,6 +44,9 @@ def scan_library(root: Path, extensions: frozenset[str] = VIDEO_EXTENSIONS) -> t
                 continue
             try:
                 stat = path.stat()
+                if not S_ISREG(stat.st_mode):  # a FIFO or device would block the reader forever
+                    unreadable.append((path, "not a regular file"))
+                    continue
                 found.append(
                     LibraryFile(path, stat.st_size, stat.st_mtime_ns, fingerprint_file(path, stat.st_size, stat.st_mtime_ns))
                 )

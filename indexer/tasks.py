@@ -19,6 +19,7 @@ class DecodedSegments:
     clips: np.ndarray  # [S, T, H, W, 3] uint8
     posters: list[bytes]  # one JPEG per segment (its middle sampled frame)
     end_time: float | None  # the stream's real end, when it came before the instants asked for
+    note: str | None = None  # a decoder fallback worth reporting
 
 
 def probe_video(decoder: str, path: str) -> VideoInfo:
@@ -30,7 +31,7 @@ def decode_segments(decoder: str, path: str, segments: list[Segment], frames: in
     result = get_decoder(decoder).read(Path(path), times, short_side)
     clips = result.images.reshape(len(segments), frames, *result.images.shape[1:])
     posters = [encode_jpeg(clip[frames // 2]) for clip in clips]
-    return DecodedSegments(clips=clips, posters=posters, end_time=result.end_time)
+    return DecodedSegments(clips=clips, posters=posters, end_time=result.end_time, note=result.note)
 
 
 def read_clip(

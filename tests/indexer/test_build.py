@@ -155,3 +155,12 @@ def test_external_catalog_url(tmp_path, _tiny_encoder):
     assert IndexReader(index_dir, db_url=url).count == 2
     rebuilt = build_index(_tiny_encoder, options(library, index_dir, db_url=url, rebuild=True))
     assert rebuilt.indexed == 1 and len(IndexReader(index_dir, db_url=url).videos()) == 1
+
+
+def test_special_files_are_recorded_not_read(tmp_path, _tiny_encoder):
+    library = tmp_path / "lib"
+    make_video(library / "ok.mp4", 1)
+    os.mkfifo(library / "endless.mp4")  # opening it for reading would block forever
+    report = build_index(_tiny_encoder, options(library, tmp_path / "index"))
+    assert report.indexed == 1
+    assert report.failed == [(str(library / "endless.mp4"), "not a regular file")]
