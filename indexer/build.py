@@ -45,6 +45,7 @@ class BuildOptions:
     decoder: str = "pyav"
     chunk_segments: int = 8
     file_timeout: float = 600.0  # seconds one decode task may take before its file is given up
+    checkpoint_seconds: float = 300.0  # publish progress this often, so a killed build resumes from there
     progress: bool = True
 
 
@@ -138,6 +139,7 @@ class _Pipeline:
         self.jobs: list[_Job] = []
         self.next_commit = 0
         self.started = time.perf_counter()
+        self.last_checkpoint = time.monotonic()
 
     def run(self, files: list[LibraryFile]) -> None:
         self.jobs = [_Job(seq, f) for seq, f in enumerate(files)]
@@ -338,6 +340,9 @@ class _Pipeline:
                     self.report.notes.append((path, job.note))
             self.jobs[self.next_commit] = None  # free the frames and vectors
             self.next_commit += 1
+            if self.next_commit < len(self.jobs) and time.monotonic() - self.last_checkpoint >= self.options.checkpoint_seconds:
+                self.writer.checkpoint()
+                self.last_checkpoint = time.monotonic()
             if self.progress is not None:
                 elapsed = time.perf_counter() - self.started
                 self.progress.set_postfix(

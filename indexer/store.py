@@ -39,7 +39,6 @@ MANIFEST_VERSION = 1
 CURRENT = "CURRENT"
 GENERATIONS = "generations"
 THUMBS = "thumbs"
-KEEP_GENERATIONS = 2
 
 
 class IndexError_(Exception):
@@ -164,7 +163,9 @@ class IndexWriter:
             self._lock.close()
             raise IndexBusyError(f"another 'vidseek index build' is running on {self.root}") from None
         self._drop_stale_staging()
-        previous = None if rebuild else current_generation(self.root)
+        published = current_generation(self.root)
+        self._published = published.name if published else None
+        previous = None if rebuild else published
         if previous is not None:
             problems = Manifest.read(previous / "manifest.json").compatibility_problems(manifest)
             if problems:
@@ -244,7 +245,25 @@ class IndexWriter:
 
     # -- ending
     def publish(self) -> Path:
-        """Write everything aside, fsync, then make it the current generation in one rename."""
+        """Write everything aside, fsync, then make it the current generation in one rename; ends the build."""
+        generation = self._publish_staging()
+        if self.external_db:
+            self.engine.dispose()
+        self.close()
+        return generation
+
+    def checkpoint(self) -> Path:
+        """Publish what is staged so far and go on staging on top of it: a killed build resumes from here."""
+        generation = self._publish_staging()
+        self.staging = self.root / GENERATIONS / f".staging-{os.getpid()}-{time.time_ns()}"
+        self.staging.mkdir()
+        if not self.external_db:
+            shutil.copy2(generation / "catalog.db", self.staging / "catalog.db")
+            self.engine = connect(sqlite_url(self.staging / "catalog.db"))
+        self.session = Session(self.engine, expire_on_commit=False)
+        return generation
+
+    def _publish_staging(self) -> Path:
         counts = dict(self.session.execute(select(Video.status, func.count()).group_by(Video.status)).all())
         self.manifest.count = int(self.index.ntotal)
         self.manifest.videos = int(counts.get(VIDEO_INDEXED, 0))
@@ -269,13 +288,13 @@ class IndexWriter:
             # The shared catalog becomes visible with the new vectors; see docs on the external catalog.
             self.session.commit()
             self.session.close()
-            self.engine.dispose()
         _write_durably(self.root / CURRENT, generation.name.encode())
         _fsync_dir(self.root)
-        self._drop_old_generations(keep=generation)
+        self._drop_old_generations(keep={generation.name, self._published})
+        self._published = generation.name
         for segment_id in self._removed_segments:
             (self.root / THUMBS / f"{segment_id}.jpg").unlink(missing_ok=True)
-        self.close()
+        self._removed_segments.clear()
         return generation
 
     def abort(self) -> None:
@@ -296,10 +315,12 @@ class IndexWriter:
         for stale in (self.root / GENERATIONS).glob(".staging-*"):
             shutil.rmtree(stale, ignore_errors=True)
 
-    def _drop_old_generations(self, keep: Path) -> None:
-        generations = sorted(p for p in (self.root / GENERATIONS).glob("g-*") if p.is_dir())
-        for old in [g for g in generations if g != keep][: max(0, len(generations) - KEEP_GENERATIONS)]:
-            shutil.rmtree(old, ignore_errors=True)
+    def _drop_old_generations(self, keep: set) -> None:
+        """Keep the new generation and the one before it (a server may still be reading it); drop the rest,
+        including one a crash left published-but-not-current."""
+        for generation in (self.root / GENERATIONS).glob("g-*"):
+            if generation.name not in keep and generation.is_dir():
+                shutil.rmtree(generation, ignore_errors=True)
 
 
 class IndexReader:
