@@ -45,6 +45,7 @@ class BuildOptions:
     decoder: str = "pyav"
     chunk_segments: int = 8
     file_timeout: float = 600.0  # seconds one decode task may take before its file is given up
+    index_type: str = "auto"  # flat, hnsw, ivfpq, or auto (by size: indexer/ann.py)
     checkpoint_seconds: float = 300.0  # publish progress this often, so a killed build resumes from there
     progress: bool = True
 
@@ -359,7 +360,13 @@ def build_index(encoder, options: BuildOptions) -> BuildReport:
     report = BuildReport()
     files, unreadable = scan_library(Path(options.library))
     report.files = len(files) + len(unreadable)
-    writer = IndexWriter(options.index_dir, manifest_for(encoder, options), db_url=options.db_url, rebuild=options.rebuild)
+    writer = IndexWriter(
+        options.index_dir,
+        manifest_for(encoder, options),
+        db_url=options.db_url,
+        rebuild=options.rebuild,
+        index_type=options.index_type,
+    )
     try:
         known = writer.known_videos()
         present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable}

@@ -33,6 +33,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from indexer.ann import build_search_index, choose_index_type, tune_for_search
 from indexer.catalog import VIDEO_FAILED, VIDEO_INDEXED, Segment, Video, connect, sqlite_url
 
 MANIFEST_VERSION = 1
@@ -68,7 +69,7 @@ class Manifest:
     frames: int
     segment_seconds: float
     preprocess: dict
-    index_type: str = "Flat"
+    index_type: str = "flat"  # the search index published: flat, hnsw or ivfpq (see indexer/ann.py)
     metric: str = "inner_product"
     count: int = 0
     videos: int = 0
@@ -150,7 +151,11 @@ def new_flat_index(dim: int) -> faiss.Index:
 class IndexWriter:
     """One build: a staging copy of the current generation that is changed, then published or dropped."""
 
-    def __init__(self, root: Path, manifest: Manifest, db_url: str | None = None, rebuild: bool = False):
+    def __init__(
+        self, root: Path, manifest: Manifest, db_url: str | None = None, rebuild: bool = False, index_type: str = "auto"
+    ):
+        choose_index_type(0, index_type)  # validates the name before anything is touched
+        self.index_type = index_type
         self.root = Path(root)
         self.manifest = manifest
         self.root.mkdir(parents=True, exist_ok=True)
@@ -270,12 +275,16 @@ class IndexWriter:
         self.manifest.failed = int(counts.get(VIDEO_FAILED, 0))
         self.manifest.created = datetime.now(UTC).isoformat(timespec="seconds")
         faiss.write_index(self.index, str(self.staging / "vectors.faiss"))
+        self.manifest.index_type = choose_index_type(self.index.ntotal, self.index_type)
+        if self.manifest.index_type != "flat":
+            search_index = build_search_index(self.index, self.manifest.index_type)
+            faiss.write_index(search_index, str(self.staging / "search.faiss"))
         if not self.external_db:
             self.session.commit()
             self.session.close()
             self.engine.dispose()
         _write_durably(self.staging / "manifest.json", self.manifest.to_json().encode())
-        for name in ("vectors.faiss", "catalog.db"):
+        for name in ("vectors.faiss", "search.faiss", "catalog.db"):
             if (self.staging / name).exists():
                 with open(self.staging / name, "rb") as f:
                     os.fsync(f.fileno())
@@ -335,7 +344,8 @@ class IndexReader:
             )
         self.generation = generation
         self.manifest = Manifest.read(generation / "manifest.json")
-        self.index = faiss.read_index(str(generation / "vectors.faiss"))
+        search_file = generation / ("search.faiss" if self.manifest.index_type != "flat" else "vectors.faiss")
+        self.index = tune_for_search(faiss.read_index(str(search_file)))
         if self.manifest.catalog == "external":
             if not db_url:
                 raise IndexNotFoundError(

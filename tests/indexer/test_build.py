@@ -164,3 +164,53 @@ def test_special_files_are_recorded_not_read(tmp_path, _tiny_encoder):
     report = build_index(_tiny_encoder, options(library, tmp_path / "index"))
     assert report.indexed == 1
     assert report.failed == [(str(library / "endless.mp4"), "not a regular file")]
+
+
+@pytest.mark.parametrize("index_type", ["hnsw", "ivfpq"])
+def test_approximate_index_types(tmp_path, built_index, library, _tiny_encoder, index_type):
+    index_dir = tmp_path / "index"
+    report = build_index(_tiny_encoder, options(library, index_dir, index_type=index_type))
+    assert report.indexed == 4
+    manifest = read_manifest(index_dir)
+    built = "flat" if index_type == "ivfpq" else index_type  # 6 vectors cannot train IVF-PQ codebooks
+    assert manifest.index_type == built
+    assert (current_generation(index_dir) / "search.faiss").is_file() == (built != "flat")
+    approximate, exact = IndexReader(index_dir), IndexReader(built_index)
+    query = _tiny_encoder.encode_text(["a blue clip"])[0]
+    hits, total = approximate.search(query, k=6)
+    expected, _ = exact.search(query, k=6)
+    assert total == 6 and [round(s, 4) for _, s in hits] == [round(s, 4) for _, s in expected]
+    segment_id = hits[0][0]
+    np.testing.assert_allclose(approximate.segment_vector(segment_id), exact.segment_vector(expected[0][0]), atol=1e-6)
+
+
+def test_ivfpq_search_index_recall():
+    import faiss
+
+    from indexer.ann import build_search_index, tune_for_search
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(100, 16))
+    x = (centres[rng.integers(0, 100, 12_000)] + 0.4 * rng.normal(size=(12_000, 16))).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    store = faiss.IndexIDMap2(faiss.IndexFlatIP(16))
+    store.add_with_ids(x, np.arange(12_000, dtype=np.int64) * 5)
+    index = tune_for_search(build_search_index(store, "ivfpq"))
+    queries = x[:50] + 0.05 * rng.normal(size=(50, 16)).astype(np.float32)
+    _, exact = store.search(queries, 10)
+    _, approx = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact)])
+    assert recall >= 0.9
+    np.testing.assert_allclose(index.reconstruct(35), x[7], atol=1e-6)
+
+
+def test_index_type_is_chosen_by_size():
+    from indexer.ann import choose_index_type
+
+    assert choose_index_type(5_000) == "flat"
+    assert choose_index_type(500_000) == "hnsw"
+    assert choose_index_type(50_000_000) == "ivfpq"
+    assert choose_index_type(10, "hnsw") == "hnsw"
+    assert choose_index_type(10, "ivfpq") == "flat" and choose_index_type(20_000, "ivfpq") == "ivfpq"
+    with pytest.raises(ValueError):
+        choose_index_type(10, "bogus")
