@@ -16,7 +16,7 @@ import numpy as np
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 FLAT_MAX = 100_000  # exact search stays under ~10 ms per query below this on 2 cores
 HNSW_MAX = 4_000_000  # above this HNSW's memory (vectors + graph) outgrows one machine: IVF-PQ
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 128
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
 IVF_NPROBE = 32
 PQ_REFINE = 4  # re-rank 4x k candidates with the exact vectors
 IVFPQ_MIN = 10_000  # fewer vectors than this cannot train 256-centroid codebooks well: exact search instead

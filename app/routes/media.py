@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
 from app.deps import ServiceDep
 
 router = APIRouter(tags=["media"])
+MAX_ID = 2**63 - 1  # ids are SQL/FAISS 64-bit integers
+VideoId = Annotated[int, PathParam(ge=0, le=MAX_ID, description="a catalogued video's id")]
+SegmentId = Annotated[int, PathParam(ge=0, le=MAX_ID, description="a segment's id")]
 VIDEO_TYPES = {
     ".mp4": "video/mp4",
     ".m4v": "video/mp4",
@@ -24,7 +29,7 @@ VIDEO_TYPES = {
 @router.get(
     "/videos/{video_id}", response_class=FileResponse, responses={206: {"description": "partial content"}, 404: {}, 416: {}}
 )
-def video_file(video_id: int, service: ServiceDep):
+def video_file(video_id: VideoId, service: ServiceDep):
     """The video file, with Range support (206 partial content) so browsers can seek."""
     video = service.require_reader().video(video_id)
     if video is None or video.status != "indexed":
@@ -37,7 +42,7 @@ def video_file(video_id: int, service: ServiceDep):
 
 
 @router.get("/thumbnails/{segment_id}.jpg", response_class=FileResponse, responses={404: {}})
-def thumbnail(segment_id: int, service: ServiceDep):
+def thumbnail(segment_id: SegmentId, service: ServiceDep):
     """The poster (JPEG) of a segment."""
     path = service.require_reader().thumbnail_path(segment_id)
     if not path.is_file():
