@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.decode import DecodeError, VideoInfo
 from indexer.scan import LibraryFile, scan_library
 from indexer.segment import Segment, plan_segments
-from indexer.store import IndexWriter, Manifest
+from indexer.store import IndexWriteError, IndexWriter, Manifest
 from indexer.tasks import DecodedSegments, decode_segments, probe_video
 
 log = logging.getLogger(__name__)
@@ -360,13 +361,16 @@ def build_index(encoder, options: BuildOptions) -> BuildReport:
     report = BuildReport()
     files, unreadable = scan_library(Path(options.library))
     report.files = len(files) + len(unreadable)
-    writer = IndexWriter(
-        options.index_dir,
-        manifest_for(encoder, options),
-        db_url=options.db_url,
-        rebuild=options.rebuild,
-        index_type=options.index_type,
-    )
+    try:
+        writer = IndexWriter(
+            options.index_dir,
+            manifest_for(encoder, options),
+            db_url=options.db_url,
+            rebuild=options.rebuild,
+            index_type=options.index_type,
+        )
+    except (OSError, SQLAlchemyError) as exc:
+        raise IndexWriteError(f"cannot open the index in {options.index_dir} for writing: {_reason(exc)}") from exc
     try:
         known = writer.known_videos()
         present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable}
@@ -397,11 +401,23 @@ def build_index(encoder, options: BuildOptions) -> BuildReport:
                 progress.close()
         report.total_segments = int(writer.index.ntotal)
         writer.publish()
-    except BaseException:
+    except BaseException as exc:
         writer.abort()
+        if isinstance(exc, OSError | SQLAlchemyError):
+            raise IndexWriteError(
+                f"cannot write the index in {options.index_dir}: {_reason(exc)}; the previously published index is unchanged"
+            ) from exc
         raise
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SQLAlchemyError):
+        original = getattr(exc, "orig", None)
+        text = str(original or exc).splitlines()[0]
+        return f"catalog database error: {text}" + (" (another process holds it)" if "locked" in text else "")
+    return str(exc)
 
 
 def _progress_bar(total: int):

@@ -58,6 +58,10 @@ class IndexBusyError(IndexError_):
     """Another build holds the index dir."""
 
 
+class IndexWriteError(IndexError_):
+    """The new index could not be written (disk full, no permission, catalog locked); the old one still serves."""
+
+
 @dataclass
 class Manifest:
     """What an index was built with: enough to refuse a mismatched model and to rebuild it."""
