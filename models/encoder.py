@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import open_clip
 import torch
 import torch.nn.functional as F
 
@@ -71,8 +72,28 @@ class VideoEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         tokens = self.tokenizer([template.format(text) for text in texts])
         with torch.inference_mode(), self._autocast():
-            vectors = self.model.encode_text(tokens.to(self.device)).float()
+            vectors = self._encode_tokens(tokens.to(self.device)).float()
             return F.normalize(vectors, dim=-1).cpu().numpy()
+
+    def _encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """open_clip's ``CLIP.encode_text`` with the context cut to the longest text in the batch.
+
+        The text transformer is causal and pools at the end-of-text token, so padding after it never
+        changes the result; skipping it makes a short query ~2x cheaper. Other text towers run as they are.
+        """
+        m = self.model
+        if not (isinstance(m, open_clip.CLIP) and m.text_pool_type == "argmax" and m.attn_mask is not None):
+            return m.encode_text(tokens)
+        length = int((tokens != 0).sum(dim=1).max())
+        tokens = tokens[:, :length]
+        cast_dtype = m.transformer.get_cast_dtype()
+        x = m.token_embedding(tokens).to(cast_dtype) + m.positional_embedding[:length].to(cast_dtype)
+        x = m.transformer(x, attn_mask=m.attn_mask[:length, :length])
+        x = m.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
+        if isinstance(m.text_projection, torch.nn.Linear):
+            return m.text_projection(x)
+        return x @ m.text_projection if m.text_projection is not None else x
 
     def classify(
         self, frames: np.ndarray, labels: Sequence[str], template: str = "a photo of a {}."

@@ -126,3 +126,12 @@ def test_incompatible_weights_name_the_keys(tmp_path, tiny_encoder):
 def test_missing_weights_file(tmp_path):
     with pytest.raises(PretrainedLoadError, match="not found"):
         load_encoder("vidseek-tiny", str(tmp_path / "nope.pt"), "cpu")
+
+
+def test_text_context_cut_to_the_batch_changes_nothing(tiny_encoder):
+    texts = ["a dog", "a much longer caption about a person riding a bicycle down a hill at night", "x"]
+    with torch.no_grad():
+        full = tiny_encoder.model.encode_text(tiny_encoder.tokenizer(texts)).numpy()
+    full /= np.linalg.norm(full, axis=1, keepdims=True)
+    np.testing.assert_allclose(tiny_encoder.encode_text(texts), full, atol=1e-5)
+    np.testing.assert_allclose(tiny_encoder.encode_text(["a dog"])[0], full[0], atol=1e-5)
