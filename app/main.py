@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 import templates as templates_package
 from app import __version__
-from app.routes import classify, health, media, pages, search
+from app.routes import classify, health, library, media, pages, search, watch
 from app.services import NoIndexError, NotFoundError, VidseekService
 from app.settings import Settings
 from indexer.decode import DecodeError
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, service: VidseekService | None 
     app.state.service = service
     app.state.templates_dir = TEMPLATES_DIR
     app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")
-    for module in (pages, search, classify, media, health):
+    for module in (pages, library, watch, search, classify, media, health):
         app.include_router(module.router)
 
     @app.exception_handler(NoIndexError)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, model_validator
 
 MAX_LABELS = 1000
@@ -21,9 +23,16 @@ class SearchResult(BaseModel):
 
 
 class SearchResponse(BaseModel):
-    query: str
+    query: str = Field(description="the words searched for; empty for 'more like this' and image queries")
+    mode: Literal["text", "like", "image"] = Field("text", description="what the query was: words, a segment, a picture")
+    like: SearchResult | None = Field(
+        None, description="for mode 'like': the segment whose neighbours these are (its score is 1, it is not in results)"
+    )
     took_ms: float
-    total: int = Field(description="segments in the index, or those scoring at least min_score when it is given")
+    total: int = Field(
+        description="segments in the index, or those scoring at least min_score when it is given "
+        "(for mode 'like', not counting the query segment)"
+    )
     results: list[SearchResult]
 
 
@@ -40,8 +49,8 @@ class ClassifyResponse(BaseModel):
 class ClassifyRequest(BaseModel):
     """Classify an indexed segment or video (JSON body); uploads go as multipart instead."""
 
-    segment_id: int | None = Field(None, ge=0)
-    video_id: int | None = Field(None, ge=0)
+    segment_id: int | None = Field(None, ge=0, le=2**63 - 1)
+    video_id: int | None = Field(None, ge=0, le=2**63 - 1)
     labels: list[str] = Field(min_length=1, max_length=MAX_LABELS)
     template: str = Field(DEFAULT_TEMPLATE, max_length=MAX_LABEL_CHARS)
 

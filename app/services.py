@@ -7,16 +7,23 @@ server keeps answering from the one it has.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
+import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
 from indexer.build import POSTER_SHORT_SIDE
+from indexer.catalog import VIDEO_INDEXED, Segment, Video
 from indexer.store import (
     CURRENT,
     IndexMismatchError,
@@ -41,10 +48,67 @@ class NotFoundError(Exception):
     """A segment or video id that the index does not hold."""
 
 
+class NotAnImageError(ValueError):
+    """Uploaded bytes that Pillow cannot read as a picture."""
+
+
+MAX_IMAGE_PIXELS = 64_000_000  # a decompression bomb is refused before it is decoded
+
+
 @dataclass(frozen=True)
 class Hit:
     segment: SegmentRecord
     score: float
+
+
+@dataclass(frozen=True)
+class LibraryVideo:
+    """One catalogued file as the library page shows it."""
+
+    video_id: int
+    path: str
+    title: str
+    status: str
+    error: str | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    segments: int
+    indexed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Library:
+    manifest: Manifest
+    generation: str
+    indexed: list[LibraryVideo]
+    failed: list[LibraryVideo]
+
+
+def image_frame(data: bytes, short_side: int) -> np.ndarray:
+    """An uploaded picture as a one-frame clip [1, H, W, 3] uint8, its short side scaled to ``short_side``
+    the way indexed frames are, so a picture and a clip of it land near each other."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            pixels = image.width * image.height
+            if 0 < pixels <= MAX_IMAGE_PIXELS:
+                image.draft("RGB", (short_side, short_side))  # JPEG: decode at a reduced size when it can
+                image = ImageOps.exif_transpose(image).convert("RGB")  # an animation gives its first frame
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        pixels = MAX_IMAGE_PIXELS + 1
+    except UnidentifiedImageError:
+        raise NotAnImageError("not an image: send a PNG, JPEG, WebP, GIF or BMP picture") from None
+    except (OSError, SyntaxError, ValueError) as exc:  # a known format, but damaged or truncated
+        raise NotAnImageError(f"the image could not be decoded: {exc}") from None
+    if not 0 < pixels <= MAX_IMAGE_PIXELS:
+        raise NotAnImageError(f"the image has {pixels:,} pixels: at most {MAX_IMAGE_PIXELS:,} are accepted")
+    scale = short_side / min(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return np.array(image, dtype=np.uint8)[None]  # a writable copy: torch wants one
 
 
 def model_problems(manifest: Manifest, encoder: VideoEncoder) -> list[str]:
@@ -142,9 +206,58 @@ class VidseekService:
         reader: IndexReader, vector: np.ndarray, k: int, offset: int, min_score: float | None
     ) -> tuple[list[Hit], int]:
         scored, total = reader.search(vector, k, offset, min_score)
-        records = reader.segments(i for i, _ in scored)
-        # A vector whose catalog row is gone (external catalog mid-update) is skipped, never shown broken.
-        return [Hit(records[i], s) for i, s in scored if i in records], total
+        return _hits(reader, scored), total
+
+    def search_like(
+        self, segment_id: int, k: int, offset: int = 0, min_score: float | None = None
+    ) -> tuple[SegmentRecord, list[Hit], int]:
+        """More like this: the segments nearest to an indexed segment's own vector, the segment itself
+        left out (it would always come first, at 1.0). Returns the query segment too."""
+        reader = self.require_reader()
+        vector = reader.segment_vector(segment_id)
+        record = reader.segments([segment_id]).get(segment_id) if vector is not None else None
+        if vector is None or record is None:
+            raise NotFoundError(f"no segment {segment_id} in the index")
+        scored, total = reader.search(vector, offset + k + 1, 0, min_score)
+        others = [(i, s) for i, s in scored if i != segment_id]
+        if min_score is None or len(others) < len(scored) or float(vector @ vector) >= min_score:
+            total -= 1  # the total counted the query segment too
+        return record, _hits(reader, others[offset : offset + k]), max(0, total)
+
+    def search_image(self, data: bytes, k: int, offset: int = 0, min_score: float | None = None) -> tuple[list[Hit], int]:
+        """Query by picture: the image is a one-frame clip through the video encoder (raises NotAnImageError)."""
+        reader = self.require_reader()
+        frame = image_frame(data, max(self.encoder.preprocess.resize, POSTER_SHORT_SIDE))
+        vector = self.encoder.encode_video(frame)
+        return self.search_vector(reader, vector, k, offset, min_score)
+
+    # -- browsing
+    def library(self) -> Library:
+        """Every catalogued file of the current index with its segment count, and the failures with their errors."""
+        reader = self.require_reader()
+        with Session(reader.engine) as session:
+            rows = session.execute(
+                select(Video, func.count(Segment.id))
+                .outerjoin(Segment, Segment.video_id == Video.id)
+                .group_by(Video.id)
+                .order_by(Video.path)
+            ).all()
+            entries = [_library_video(video, count, reader.manifest.library) for video, count in rows]
+        return Library(
+            manifest=reader.manifest,
+            generation=reader.generation.name,
+            indexed=[e for e in entries if e.status == VIDEO_INDEXED],
+            failed=[e for e in entries if e.status != VIDEO_INDEXED],
+        )
+
+    def indexed_video(self, video_id: int) -> tuple[Video, list[SegmentRecord]]:
+        """An indexed video and its segments in time order (raises NotFoundError)."""
+        reader = self.require_reader()
+        video = reader.video(video_id)
+        if video is None or video.status != VIDEO_INDEXED:
+            raise NotFoundError(f"no indexed video {video_id}")
+        segments = [SegmentRecord(s.id, video.id, video.path, s.start, s.end) for s in video.segments]
+        return video, segments
 
     # -- classify
     def classify_vector(self, vector: np.ndarray, labels: list[str], template: str) -> list[tuple[str, float, float]]:
@@ -177,3 +290,30 @@ class VidseekService:
         if video is None or video.status != "indexed":
             raise NotFoundError(f"no indexed video {video_id}")
         return self.classify_file(Path(video.path), labels, template, 0.0, video.duration)
+
+
+def _hits(reader: IndexReader, scored: list[tuple[int, float]]) -> list[Hit]:
+    records = reader.segments(i for i, _ in scored)
+    # A vector whose catalog row is gone (external catalog mid-update) is skipped, never shown broken.
+    return [Hit(records[i], s) for i, s in scored if i in records]
+
+
+def _library_video(video: Video, segments: int, library_root: str) -> LibraryVideo:
+    path = Path(video.path)
+    try:
+        shown = str(path.relative_to(library_root)) if library_root else str(path)
+    except ValueError:
+        shown = str(path)
+    return LibraryVideo(
+        video_id=video.id,
+        path=shown,
+        title=path.name,
+        status=video.status,
+        error=video.error,
+        duration=video.duration,
+        width=video.width,
+        height=video.height,
+        fps=video.fps,
+        segments=int(segments),
+        indexed_at=video.indexed_at,
+    )

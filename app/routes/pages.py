@@ -1,4 +1,4 @@
-"""The browser search page."""
+"""The browser pages for searching (GET /) and classifying (GET /classify; the API is POST /classify)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,23 @@ import math
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
 
 from app.deps import ServiceDep
+from app.routes.rendering import render
+from app.schemas import DEFAULT_TEMPLATE
 
 router = APIRouter(include_in_schema=False)
 MAX_DISPLAY_CHOICES = [4, 8, 16, 32]
 DEFAULT_MAX_DISPLAY = 8
 
 
-def _templates(request: Request) -> Jinja2Templates:
-    templates = getattr(request.app.state, "jinja", None)
-    if templates is None:
-        templates = request.app.state.jinja = Jinja2Templates(directory=request.app.state.templates_dir)
-    return templates
+def _segment_id(raw: str) -> int | None:
+    """A segment or video id from the query string, or None (ids are 64-bit: at most 18 digits taken)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 @router.get("/", response_class=HTMLResponse)
-def search_page(request: Request, service: ServiceDep, q: str = "", k: str = "", min_score: str = ""):
+def search_page(request: Request, service: ServiceDep, q: str = "", k: str = "", min_score: str = "", like: str = ""):
     # The page never fails on odd query-string values: it falls back to defaults and lets /search judge.
     max_display = int(k) if k.isdigit() and int(k) in MAX_DISPLAY_CHOICES else DEFAULT_MAX_DISPLAY
     try:
@@ -31,18 +30,33 @@ def search_page(request: Request, service: ServiceDep, q: str = "", k: str = "",
         score = score if score is not None and math.isfinite(score) and -1 <= score <= 1 else None
     except ValueError:
         score = None
-    reader = service.reader
-    index_info = None
-    if reader is not None:
-        m = reader.manifest
-        index_info = {"model": m.model, "pretrained": m.pretrained, "count": m.count, "videos": m.videos, "created": m.created}
     context = {
+        "page": "search",
         "query": q[:1000],
+        "like": _segment_id(like),
         "k": max_display,
         "ks": MAX_DISPLAY_CHOICES,
         "min_score": score,
-        "index_info": index_info,
-        "static_url": "/static",
         "examples": getattr(request.app.state, "examples", []),
     }
-    return _templates(request).TemplateResponse(request, "index.html", context)
+    return render(request, "index.html", service, context)
+
+
+@router.get("/classify", response_class=HTMLResponse)
+def classify_page(request: Request, service: ServiceDep, segment: str = "", video: str = "", labels: str = ""):
+    """Pick an indexed video (or the segment linked from a player) or upload one, enter labels, see the ranking."""
+    videos, chosen_segment = [], None
+    if service.reader is not None:
+        videos = service.library().indexed
+        segment_id = _segment_id(segment)
+        if segment_id is not None:
+            chosen_segment = service.reader.segments([segment_id]).get(segment_id)
+    context = {
+        "page": "classify",
+        "videos": videos,
+        "segment": chosen_segment,
+        "video_id": _segment_id(video),
+        "labels": labels[:2000],
+        "template": DEFAULT_TEMPLATE,
+    }
+    return render(request, "classify.html", service, context)

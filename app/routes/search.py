@@ -1,51 +1,150 @@
-"""GET /search: text -> ranked clips."""
+"""GET /search (words, or "more like" an indexed segment) and POST /search/image (a picture) -> ranked clips."""
 
 from __future__ import annotations
 
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
-from app.deps import ServiceDep
+from app.deps import ServiceDep, SettingsDep
+from app.routes.media import MAX_ID
 from app.schemas import SearchResponse, SearchResult
-from app.services import Hit
+from app.services import Hit, NotAnImageError
+from indexer.store import SegmentRecord
 
 router = APIRouter(tags=["search"])
 MAX_QUERY_CHARS = 1000
 MAX_OFFSET = 10_000
+IMAGE_CONTENT_TYPES = ("image/", "application/octet-stream")
+
+K = Annotated[int, Query(ge=1, le=100, description="how many results")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="results to skip (paging)")]
+MinScore = Annotated[
+    float | None, Query(ge=-1.0, le=1.0, allow_inf_nan=False, description="hide results scoring below this cosine")
+]
 
 
 def result_of(hit: Hit) -> SearchResult:
-    s = hit.segment
+    """One hit as the API returns it (the CLI's --json uses this too)."""
+    return segment_result(hit.segment, hit.score)
+
+
+def segment_result(segment: SegmentRecord, score: float) -> SearchResult:
     return SearchResult(
-        segment_id=s.segment_id,
-        video_id=s.video_id,
-        title=s.title,
-        start=s.start,
-        end=s.end,
-        score=hit.score,
-        video_url=f"/videos/{s.video_id}",
-        thumbnail_url=f"/thumbnails/{s.segment_id}.jpg",
+        segment_id=segment.segment_id,
+        video_id=segment.video_id,
+        title=segment.title,
+        start=segment.start,
+        end=segment.end,
+        score=score,
+        video_url=f"/videos/{segment.video_id}",
+        thumbnail_url=f"/thumbnails/{segment.segment_id}.jpg",
     )
 
 
-@router.get("/search", response_model=SearchResponse)
+def _results(hits: list[Hit]) -> list[SearchResult]:
+    return [result_of(h) for h in hits]
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+@router.get("/search", response_model=SearchResponse, responses={404: {}, 422: {}, 503: {}})
 def search(
     service: ServiceDep,
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for, in words")],
-    k: Annotated[int, Query(ge=1, le=100, description="how many results")] = 8,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="results to skip (paging)")] = 0,
-    min_score: Annotated[
-        float | None, Query(ge=-1.0, le=1.0, allow_inf_nan=False, description="hide results scoring below this cosine")
+    q: Annotated[str | None, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for, in words")] = None,
+    like: Annotated[
+        int | None,
+        Query(
+            ge=0, le=MAX_ID, description="'more like this': a segment id whose own vector is the query (the segment is left out)"
+        ),
     ] = None,
+    k: K = 8,
+    offset: Offset = 0,
+    min_score: MinScore = None,
 ) -> SearchResponse:
+    """Rank the index's segments by cosine to the words ``q``, or to the segment ``like`` (exactly one of them)."""
+    if (q is None) == (like is None):
+        raise HTTPException(422, "give exactly one of q (words to search for) or like (a segment id)")
+    started = time.perf_counter()
+    if like is not None:
+        record, hits, total = service.search_like(like, k, offset, min_score)
+        return SearchResponse(
+            query="",
+            mode="like",
+            like=segment_result(record, 1.0),
+            took_ms=_ms_since(started),
+            total=total,
+            results=_results(hits),
+        )
     query = q.strip()
     if not query:
         raise HTTPException(422, "q must contain some text")
     if any(ord(c) < 32 and c not in "\t\n\r" for c in query):
         raise HTTPException(422, "q must not contain control characters")
-    started = time.perf_counter()
     hits, total = service.search_text(query, k, offset, min_score)
-    took_ms = (time.perf_counter() - started) * 1000
-    return SearchResponse(query=query, took_ms=round(took_ms, 2), total=total, results=[result_of(h) for h in hits])
+    return SearchResponse(query=query, took_ms=_ms_since(started), total=total, results=_results(hits))
+
+
+_IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary", "description": "the picture to search by"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/search/image",
+    response_model=SearchResponse,
+    openapi_extra=_IMAGE_BODY,
+    responses={413: {}, 415: {}, 422: {}, 503: {}},
+)
+async def search_image(
+    request: Request, service: ServiceDep, settings: SettingsDep, k: K = 8, offset: Offset = 0, min_score: MinScore = None
+) -> SearchResponse:
+    """Query by picture: multipart ``file`` (PNG, JPEG, WebP, GIF, BMP), embedded as a one-frame clip by the
+    video encoder; ``k``, ``offset`` and ``min_score`` are query parameters as for GET /search."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        raise HTTPException(415, "send multipart/form-data with the picture in the field 'file'")
+    limit = settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise HTTPException(413, f"upload larger than the {settings.max_upload_mb:g} MB limit")
+    async with request.form(max_files=1, max_fields=10) as form:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(422, "multipart field 'file' (the picture) is missing")
+        if upload.content_type and not upload.content_type.lower().startswith(IMAGE_CONTENT_TYPES):
+            raise HTTPException(415, f"'file' must be an image, got content type {upload.content_type!r}")
+        data = await run_in_threadpool(_read_limited, upload.file, limit)
+    if data is None:
+        raise HTTPException(413, f"upload larger than the {settings.max_upload_mb:g} MB limit")
+    if not data:
+        raise HTTPException(422, "the uploaded file is empty")
+    started = time.perf_counter()
+    try:
+        hits, total = await run_in_threadpool(service.search_image, data, k, offset, min_score)
+    except NotAnImageError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return SearchResponse(query="", mode="image", took_ms=_ms_since(started), total=total, results=_results(hits))
+
+
+def _read_limited(source, limit: int) -> bytes | None:
+    """The upload's bytes, or None when it is larger than ``limit`` (pictures are small: read into memory)."""
+    source.seek(0)
+    data = source.read(limit + 1)
+    return None if len(data) > limit else data

@@ -1,8 +1,12 @@
-// vidseek search page. Plain ES2020, no dependencies.
+// vidseek search page. Plain ES2020, no dependencies (the page works offline).
 //
-// Everything coming from the server or the URL is put into the page with
-// textContent / properties only (never innerHTML), and URLs are checked to be
-// http(s) before they are used as src/href.
+// A query is one of three things: words ({mode: "text", q}), an indexed segment ("more like this",
+// {mode: "like", like}) or a picture ({mode: "image", file}). Words and segments live in the URL
+// (/?q=…&k=8, /?like=ID&k=8) so results can be shared and the back button works; a picture cannot,
+// so its history entry only replays while this page still holds the picture.
+//
+// Everything coming from the server or the URL is put into the page with textContent / properties
+// only (never innerHTML), and URLs are checked to be http(s) before they are used as src/href.
 (() => {
   "use strict";
 
@@ -15,11 +19,19 @@
   const qInput = $("#q");
   const kSelect = $("#k");
   const minInput = $("#min-score");
+  const minRange = $("#min-score-range");
   const minClear = $("#min-score-clear");
   const statusEl = $("#status");
   const resultsEl = $("#results");
   const loadMoreBtn = $("#load-more");
   const examplesEl = $("#examples");
+  const imageButton = $("#image-button");
+  const imageInput = $("#image-input");
+  const banner = $("#query-banner");
+  const bannerImage = $("#query-banner-image");
+  const bannerText = $("#query-banner-text");
+  const bannerClear = $("#query-clear");
+  const dropOverlay = $("#drop-overlay");
 
   // ------------------------------------------------------------ initial state
   let initial = {};
@@ -40,7 +52,10 @@
 
   // ------------------------------------------------------------ search state
   // `current` describes what the grid shows (or is loading).
-  let current = null; // {q, k, minScore, offset, total, shown}
+  let current = null; // {query, k, minScore, offset, total, shown, tookMs}
+  let pinned = null; // the like/image query in use; null = the words in the search box
+  let picture = null; // {file, id, url}: the last picture searched by (object URL for the banner)
+  let pictureCount = 0;
   let seq = 0; // request counter: only the newest response is used
   let controller = null; // AbortController of the in-flight request
   let debounceTimer = 0;
@@ -82,7 +97,7 @@
     return Number.isFinite(v) ? v.toLocaleString() : "?";
   }
 
-  /** Trim float noise for media fragments: 10 -> "10", 10.5 -> "10.5". */
+  /** Trim float noise for media fragments and URLs: 10 -> "10", 10.5 -> "10.5". */
   function fragNum(x) {
     return String(Math.round((Number(x) || 0) * 1000) / 1000);
   }
@@ -96,6 +111,11 @@
     } catch (_) {
       return "";
     }
+  }
+
+  function segmentIdOf(raw) {
+    const s = String(raw == null ? "" : raw).trim();
+    return /^\d{1,15}$/.test(s) ? Number(s) : null;
   }
 
   /** Turn a FastAPI error body into one readable line. */
@@ -120,6 +140,16 @@
     let text = Array.isArray(detail) ? detail.map(one).filter(Boolean).join("; ") : one(detail);
     if (!text) text = `HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}`;
     return text;
+  }
+
+  /** What to do about a failed search, by status. */
+  function errorAdvice(res, query) {
+    if (res.status === 503) return ""; // the server's message already says how to build an index
+    if (res.status === 404 && query.mode === "like") return " It may have gone in a re-index: search with words again.";
+    if (res.status === 413) return " Pick a smaller picture.";
+    if (res.status === 415 || (res.status === 422 && query.mode === "image")) return " Pick a PNG, JPEG, WebP or GIF picture.";
+    if (res.status >= 500) return " Try again; if it keeps failing, look at the server's log.";
+    return "";
   }
 
   // ------------------------------------------------------------ status line
@@ -156,6 +186,7 @@
     const bad = Number.isNaN(v);
     minInput.setAttribute("aria-invalid", bad ? "true" : "false");
     minClear.hidden = minInput.value === "" && !(minInput.validity && minInput.validity.badInput);
+    if (!bad) minRange.value = String(v == null ? -1 : v);
     return bad ? undefined : v;
   }
 
@@ -164,41 +195,82 @@
     return KS.includes(k) ? k : INITIAL_K;
   }
 
+  function readQuery() {
+    return pinned || { mode: "text", q: qInput.value.trim() };
+  }
+
   function readParams() {
-    return { q: qInput.value.trim(), k: readK(), minScore: validateMinScore() };
+    return { query: readQuery(), k: readK(), minScore: validateMinScore() };
+  }
+
+  function isEmpty(query) {
+    return query.mode === "text" && !query.q;
+  }
+
+  function queryKey(query) {
+    if (query.mode === "like") return `like:${query.like}`;
+    if (query.mode === "image") return `image:${query.id}`;
+    return `text:${query.q}`;
   }
 
   function sameParams(a, b) {
-    return !!a && !!b && a.q === b.q && a.k === b.k && a.minScore === b.minScore;
+    return !!a && !!b && queryKey(a.query) === queryKey(b.query) && a.k === b.k && a.minScore === b.minScore;
   }
 
   // ------------------------------------------------------------ URL / history
   function pageUrl(p) {
     const sp = new URLSearchParams();
-    if (p.q) sp.set("q", p.q);
+    if (p.query.mode === "text" && p.query.q) sp.set("q", p.query.q);
+    if (p.query.mode === "like") sp.set("like", String(p.query.like));
     sp.set("k", String(p.k));
     if (p.minScore != null) sp.set("min_score", String(p.minScore));
     return `${PAGE_PATH}?${sp.toString()}`;
   }
 
+  function historyState(p) {
+    const q = p.query;
+    return {
+      mode: q.mode,
+      q: q.mode === "text" ? q.q : "",
+      like: q.mode === "like" ? q.like : null,
+      image: q.mode === "image" ? q.id : null,
+      k: p.k,
+      minScore: p.minScore,
+    };
+  }
+
+  function paramsFromState(st) {
+    const k = KS.includes(Number(st.k)) ? Number(st.k) : DEFAULT_K;
+    const minScore = typeof st.minScore === "number" && st.minScore >= -1 && st.minScore <= 1 ? st.minScore : null;
+    let query = { mode: "text", q: typeof st.q === "string" ? st.q : "" };
+    if (st.mode === "like" && segmentIdOf(st.like) !== null) query = { mode: "like", like: segmentIdOf(st.like) };
+    if (st.mode === "image") {
+      query = picture && picture.id === st.image ? { mode: "image", file: picture.file, id: picture.id } : null;
+    }
+    return { query, k, minScore };
+  }
+
   function paramsFromLocation() {
     const sp = new URLSearchParams(window.location.search);
-    const k = Number(sp.get("k"));
     const ms = sp.get("min_score");
     const msNum = ms === null || ms.trim() === "" ? null : Number(ms);
-    return {
+    const like = segmentIdOf(sp.get("like"));
+    return paramsFromState({
+      mode: like !== null ? "like" : "text",
       q: (sp.get("q") || "").trim(),
-      k: KS.includes(k) ? k : DEFAULT_K,
-      minScore: msNum !== null && Number.isFinite(msNum) && msNum >= -1 && msNum <= 1 ? msNum : null,
-    };
+      like,
+      k: sp.get("k"),
+      minScore: msNum !== null && Number.isFinite(msNum) ? msNum : null,
+    });
   }
 
   function updateHistory(p, mode) {
     if (mode === "none") return;
     const url = pageUrl(p);
-    const state = { q: p.q, k: p.k, minScore: p.minScore };
+    const state = historyState(p);
     const here = window.location.pathname + window.location.search;
-    if (mode === "replace" || url === here) {
+    const sameEntry = url === here && JSON.stringify(window.history.state) === JSON.stringify(state);
+    if (mode === "replace" || sameEntry) {
       window.history.replaceState(state, "", url);
     } else {
       window.history.pushState(state, "", url);
@@ -206,14 +278,40 @@
   }
 
   function applyParamsToControls(p) {
-    qInput.value = p.q;
+    setPinned(p.query && p.query.mode !== "text" ? p.query : null);
+    qInput.value = p.query && p.query.mode === "text" ? p.query.q : "";
     kSelect.value = String(p.k);
     minInput.value = p.minScore == null ? "" : String(p.minScore);
     validateMinScore();
   }
 
-  function updateTitle(q) {
-    document.title = q ? `${q} · vidseek` : "vidseek";
+  function updateTitle(query) {
+    let what = "";
+    if (query.mode === "text") what = query.q;
+    else if (query.mode === "like") what = "More like this";
+    else what = "Picture search";
+    document.title = what ? `${what} · vidseek` : "vidseek";
+  }
+
+  // ------------------------------------------------------------ the query banner (like / picture)
+  function setPinned(query, like) {
+    pinned = query;
+    if (!query) {
+      banner.hidden = true;
+      bannerImage.removeAttribute("src");
+      return;
+    }
+    banner.hidden = false;
+    banner.dataset.mode = query.mode;
+    if (query.mode === "like") {
+      bannerImage.src = safeUrl(like ? like.thumbnail_url : `/thumbnails/${query.like}.jpg`);
+      bannerText.textContent = like
+        ? `More like ${like.title} · ${formatRange(like.start, like.end)}`
+        : `More like segment ${query.like}`;
+    } else {
+      if (picture && picture.id === query.id) bannerImage.src = picture.url;
+      bannerText.textContent = `Clips that look like your picture${query.file && query.file.name ? ` “${query.file.name}”` : ""}`;
+    }
   }
 
   // ------------------------------------------------------------ video playback
@@ -284,6 +382,7 @@
       if (video.currentTime >= clipEnd() - 0.3 && shouldPlay(video)) restart();
     });
     video.addEventListener("ended", restart);
+    video.addEventListener("playing", () => video.closest(".result")?.classList.add("is-playing"));
     video.addEventListener("error", () => video.closest(".result")?.classList.add("has-error"));
   }
 
@@ -301,10 +400,10 @@
   }
 
   // ------------------------------------------------------------ result cards
-  function openPlayer(url) {
-    if (!url) return;
-    const w = window.open(url, "_blank", "noopener");
-    if (w) w.opener = null;
+  function watchUrl(r, start) {
+    if (r.video_id == null) return "";
+    const sp = new URLSearchParams({ t: fragNum(start), segment: String(r.segment_id) });
+    return `/watch/${encodeURIComponent(String(r.video_id))}?${sp.toString()}`;
   }
 
   function buildCard(r) {
@@ -314,20 +413,26 @@
     const range = formatRange(start, end);
     const score = formatScore(r.score);
     const videoUrl = safeUrl(r.video_url);
-    const playerUrl = videoUrl ? `${videoUrl}#t=${fragNum(start)}` : "";
+    const playerUrl = safeUrl(watchUrl(r, start));
     const poster = safeUrl(r.thumbnail_url);
 
     const card = document.createElement("article");
     card.className = "result";
-    card.tabIndex = 0;
     card.dataset.segmentId = String(r.segment_id);
     if (r.video_id != null) card.dataset.videoId = String(r.video_id);
     card.dataset.start = String(start);
     card.dataset.end = String(end);
-    card.setAttribute("aria-label", `${title}, ${range}, score ${score}. Press Enter to open.`);
+    card.dataset.score = String(Number(r.score));
+    card.setAttribute("aria-label", `${title}, ${range}, score ${score}`);
 
-    const media = document.createElement("div");
+    // The picture is a second way into the player, for the mouse; the title is the keyboard's.
+    const media = document.createElement(playerUrl ? "a" : "div");
     media.className = "media";
+    if (playerUrl) {
+      media.href = playerUrl;
+      media.tabIndex = -1;
+      media.setAttribute("aria-hidden", "true");
+    }
     const video = document.createElement("video");
     video.muted = true;
     video.defaultMuted = true;
@@ -338,7 +443,6 @@
     if (!reducedMotion.matches) video.autoplay = true;
     video.preload = "metadata";
     video.disablePictureInPicture = true;
-    video.setAttribute("aria-hidden", "true"); // the card label describes it
     video.tabIndex = -1;
     if (poster) video.poster = poster;
     video.dataset.visible = observer ? "0" : "1";
@@ -357,43 +461,45 @@
     const link = document.createElement("a");
     link.className = "title";
     link.textContent = title;
-    link.title = title;
-    link.tabIndex = -1; // the card itself is the tab stop
-    if (playerUrl) {
-      link.href = playerUrl;
-      link.target = "_blank";
-      link.rel = "noopener noreferrer";
-    }
+    link.title = `${title}: open the player at ${formatTime(start)}`;
+    if (playerUrl) link.href = playerUrl;
     const time = document.createElement("span");
     time.className = "time";
     time.textContent = range;
     const scoreEl = document.createElement("span");
     scoreEl.className = "score";
-    scoreEl.title = "similarity score";
+    scoreEl.title = "similarity score (cosine, −1 to 1)";
     scoreEl.textContent = score;
-    meta.append(link, time, scoreEl);
+    const like = document.createElement("button");
+    like.type = "button";
+    like.className = "like-button";
+    like.textContent = "More like this";
+    like.setAttribute("aria-label", `More like this: ${title}, ${range}`);
+    like.addEventListener("click", () => searchLike(Number(r.segment_id)));
+    meta.append(link, time, scoreEl, like);
 
     card.append(media, meta);
-
-    card.addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" && ev.target === card) {
-        ev.preventDefault();
-        openPlayer(playerUrl);
-      }
-    });
-    card.addEventListener("dblclick", (ev) => {
-      if (ev.target !== link) openPlayer(playerUrl);
-    });
     if (reducedMotion.matches) {
       // No autoplay: play on hover / focus instead.
       const on = () => safePlay(video);
       const off = () => video.pause();
       card.addEventListener("mouseenter", on);
       card.addEventListener("mouseleave", off);
-      card.addEventListener("focus", on);
-      card.addEventListener("blur", off);
+      card.addEventListener("focusin", on);
+      card.addEventListener("focusout", off);
     }
     return { card, video };
+  }
+
+  /** Hide the cards scoring below the slider at once, before the server answers with the new total. */
+  function applyMinScoreFilter(min) {
+    let shown = 0;
+    for (const card of resultsEl.querySelectorAll(".result")) {
+      const below = min != null && Number(card.dataset.score) < min;
+      card.hidden = below;
+      if (!below) shown += 1;
+    }
+    return shown;
   }
 
   function renderResults(results, append) {
@@ -444,14 +550,28 @@
     loadMoreBtn.disabled = false;
   }
 
+  function request(p, offset) {
+    const sp = new URLSearchParams({ k: String(p.k), offset: String(offset) });
+    if (p.minScore != null) sp.set("min_score", String(p.minScore));
+    const q = p.query;
+    if (q.mode === "image") {
+      const body = new FormData();
+      body.append("file", q.file, q.file.name || "picture");
+      return [`${SEARCH_URL}/image?${sp.toString()}`, { method: "POST", body }];
+    }
+    if (q.mode === "like") sp.set("like", String(q.like));
+    else sp.set("q", q.q);
+    return [`${SEARCH_URL}?${sp.toString()}`, { method: "GET" }];
+  }
+
   /**
    * Run a search.
-   * @param {{q: string, k: number, minScore: (number|null)}} p
+   * @param {{query: object, k: number, minScore: (number|null)}} p
    * @param {{history?: "push"|"replace"|"none", offset?: number}} opts
    */
   async function runSearch(p, { history = "push", offset = 0 } = {}) {
     const append = offset > 0;
-    if (!p.q) return;
+    if (!p.query || isEmpty(p.query)) return;
     cancelPending();
     if (controller) controller.abort();
     const ctrl = new AbortController();
@@ -460,7 +580,7 @@
 
     if (!append) {
       updateHistory(p, history);
-      updateTitle(p.q);
+      updateTitle(p.query);
       current = { ...p, offset: 0, total: 0, shown: 0, tookMs: 0 };
       loadMoreBtn.hidden = true;
     }
@@ -468,16 +588,11 @@
     loadMoreBtn.disabled = true;
     setStatus(append ? "Loading more…" : "Searching…", "loading");
 
-    const sp = new URLSearchParams({ q: p.q, k: String(p.k), offset: String(offset) });
-    if (p.minScore != null) sp.set("min_score", String(p.minScore));
-
+    const [url, init] = request(p, offset);
     let res;
     let body = null;
     try {
-      res = await fetch(`${SEARCH_URL}?${sp.toString()}`, {
-        signal: ctrl.signal,
-        headers: { Accept: "application/json" },
-      });
+      res = await fetch(url, { ...init, signal: ctrl.signal, headers: { Accept: "application/json" } });
       try {
         body = await res.json();
       } catch (_) {
@@ -486,21 +601,22 @@
     } catch (err) {
       if (mySeq !== seq || (err && err.name === "AbortError")) return;
       finish(mySeq);
-      setStatus("Search failed: could not reach the server.", "error");
+      setStatus("Search failed: could not reach the server. Check that 'vidseek serve' is running, then try again.", "error");
       return;
     }
     if (mySeq !== seq) return; // a newer search superseded this one
     finish(mySeq);
 
     if (!res.ok) {
-      setStatus(`Search failed: ${errorMessage(res, body)}`, "error");
+      setStatus(`Search failed: ${errorMessage(res, body)}${errorAdvice(res, p.query)}`, "error");
       if (!append) clearResults();
       return;
     }
     if (!body || !Array.isArray(body.results)) {
-      setStatus("Search failed: the server sent an unexpected response.", "error");
+      setStatus("Search failed: the server sent an unexpected response. Reload the page and try again.", "error");
       return;
     }
+    if (p.query.mode === "like" && body.like && pinned && pinned.mode === "like") setPinned(pinned, body.like);
 
     const firstNew = renderResults(body.results, append);
     current.offset = offset;
@@ -510,13 +626,21 @@
     current.total = Number.isFinite(total) ? total : current.shown;
 
     if (current.shown === 0) {
-      setStatus("No clips matched. Try other words or lower the minimum score.", "empty");
+      const advice = p.minScore != null
+        ? `No clips score ${formatScore(p.minScore)} or more. Lower the minimum score, or clear it.`
+        : p.query.mode === "text"
+          ? "No clips matched. Try other words."
+          : "No other clips in the index to compare with.";
+      setStatus(advice, "empty");
     } else {
       setStatus(resultStatus(), "ok");
     }
     const more = body.results.length >= p.k && body.results.length > 0 && current.shown < current.total;
     loadMoreBtn.hidden = !more;
-    if (append && firstNew) firstNew.focus({ preventScroll: false });
+    if (append && firstNew) {
+      const link = firstNew.querySelector("a.title");
+      if (link) link.focus({ preventScroll: false });
+    }
   }
 
   function finish(mySeq) {
@@ -526,7 +650,7 @@
     loadMoreBtn.disabled = false;
   }
 
-  /** Search triggered by an explicit action (submit, k change, example chip). */
+  /** Search triggered by an explicit action (submit, k change, example chip, like, picture). */
   function searchNow() {
     cancelPending();
     const p = readParams();
@@ -535,9 +659,9 @@
       minInput.focus();
       return;
     }
-    if (!p.q) {
+    if (isEmpty(p.query)) {
       abortInFlight();
-      setStatus("Type something to search for.", "");
+      setStatus("Type something to search for, or pick a picture.", "");
       qInput.focus();
       return;
     }
@@ -551,7 +675,7 @@
     debounceTimer = window.setTimeout(() => {
       debounceTimer = 0;
       const p = readParams();
-      if (!p.q || p.minScore === undefined) return;
+      if (isEmpty(p.query) || p.minScore === undefined) return;
       if (sameParams(p, current)) return; // nothing changed (e.g. trailing space)
       const now = Date.now();
       const mode = typingEntry && now - lastTypedAt < TYPING_BURST_MS ? "replace" : "push";
@@ -561,9 +685,42 @@
     }, DEBOUNCE_MS);
   }
 
+  function searchLike(segmentId) {
+    if (segmentIdOf(segmentId) === null) return;
+    qInput.value = "";
+    setPinned({ mode: "like", like: segmentId });
+    searchNow();
+    window.scrollTo({ top: 0, behavior: reducedMotion.matches ? "auto" : "smooth" });
+  }
+
+  function searchPicture(file) {
+    if (!file) return;
+    if (file.type && !file.type.startsWith("image/")) {
+      setStatus(`“${file.name}” is not a picture: pick a PNG, JPEG, WebP or GIF.`, "error");
+      return;
+    }
+    if (picture) URL.revokeObjectURL(picture.url);
+    pictureCount += 1;
+    picture = { file, id: pictureCount, url: URL.createObjectURL(file) };
+    qInput.value = "";
+    setPinned({ mode: "image", file, id: picture.id });
+    searchNow();
+  }
+
+  function unpin() {
+    setPinned(null);
+    abortInFlight();
+    clearResults();
+    setStatus("", "");
+    updateHistory({ query: { mode: "text", q: "" }, k: readK(), minScore: validateMinScore() ?? null }, "push");
+    updateTitle({ mode: "text", q: "" });
+    qInput.focus();
+  }
+
   // ------------------------------------------------------------ events
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
+    if (qInput.value.trim()) setPinned(null); // words typed over a like/picture query replace it
     searchNow();
   });
 
@@ -572,6 +729,7 @@
       cancelPending();
       return;
     }
+    if (pinned) setPinned(null);
     scheduleTypedSearch();
   });
 
@@ -585,7 +743,7 @@
   });
 
   kSelect.addEventListener("change", () => {
-    if (qInput.value.trim()) searchNow();
+    if (!isEmpty(readQuery())) searchNow();
   });
 
   minInput.addEventListener("input", () => {
@@ -594,7 +752,8 @@
       cancelPending();
       return;
     }
-    if (qInput.value.trim()) scheduleTypedSearch();
+    applyMinScoreFilter(v);
+    if (!isEmpty(readQuery())) scheduleTypedSearch();
   });
   minInput.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter") {
@@ -603,11 +762,20 @@
     }
   });
 
+  minRange.addEventListener("input", () => {
+    const v = Number(minRange.value);
+    minInput.value = v <= -1 ? "" : v.toFixed(2);
+    validateMinScore();
+    applyMinScoreFilter(v <= -1 ? null : v);
+    if (!isEmpty(readQuery())) scheduleTypedSearch();
+  });
+
   minClear.addEventListener("click", () => {
     minInput.value = "";
     validateMinScore();
+    applyMinScoreFilter(null);
     minInput.focus();
-    if (qInput.value.trim()) searchNow();
+    if (!isEmpty(readQuery())) searchNow();
   });
 
   if (examplesEl) {
@@ -615,37 +783,85 @@
       const chip = ev.target instanceof Element ? ev.target.closest("button[data-query]") : null;
       if (!chip) return;
       qInput.value = chip.dataset.query || "";
+      setPinned(null);
       searchNow();
     });
   }
 
   loadMoreBtn.addEventListener("click", () => {
-    if (!current || !current.q) return;
+    if (!current || !current.query) return;
     runSearch(
-      { q: current.q, k: current.k, minScore: current.minScore },
+      { query: current.query, k: current.k, minScore: current.minScore },
       { history: "none", offset: current.offset + current.k }
     );
   });
 
+  bannerClear.addEventListener("click", unpin);
+
+  // Query by picture: the button, a drop anywhere on the page, or a paste.
+  imageButton.addEventListener("click", () => imageInput.click());
+  imageInput.addEventListener("change", () => {
+    const file = imageInput.files && imageInput.files[0];
+    imageInput.value = ""; // picking the same file again still searches
+    searchPicture(file);
+  });
+
+  const carriesFiles = (ev) => !!ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes("Files");
+  let dragDepth = 0;
+  window.addEventListener("dragenter", (ev) => {
+    if (!carriesFiles(ev)) return;
+    ev.preventDefault();
+    dragDepth += 1;
+    dropOverlay.hidden = false;
+  });
+  window.addEventListener("dragover", (ev) => {
+    if (!carriesFiles(ev)) return;
+    ev.preventDefault(); // allows the drop
+    ev.dataTransfer.dropEffect = "copy";
+  });
+  window.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) dropOverlay.hidden = true;
+  });
+  window.addEventListener("drop", (ev) => {
+    if (!carriesFiles(ev)) return;
+    ev.preventDefault(); // never navigate to the dropped file
+    dragDepth = 0;
+    dropOverlay.hidden = true;
+    const files = Array.from(ev.dataTransfer.files || []);
+    const image = files.find((f) => f.type.startsWith("image/"));
+    if (image) searchPicture(image);
+    else if (files.length) setStatus(`“${files[0].name}” is not a picture: drop a PNG, JPEG, WebP or GIF.`, "error");
+  });
+  document.addEventListener("paste", (ev) => {
+    const files = Array.from((ev.clipboardData && ev.clipboardData.files) || []);
+    const image = files.find((f) => f.type.startsWith("image/"));
+    if (image) {
+      ev.preventDefault();
+      searchPicture(image);
+    }
+  });
+
   window.addEventListener("popstate", (ev) => {
     const st = ev.state && typeof ev.state === "object" ? ev.state : null;
-    const fromUrl = paramsFromLocation();
-    const p = st
-      ? {
-          q: typeof st.q === "string" ? st.q : fromUrl.q,
-          k: KS.includes(Number(st.k)) ? Number(st.k) : fromUrl.k,
-          minScore: typeof st.minScore === "number" ? st.minScore : null,
-        }
-      : fromUrl;
+    const p = st ? paramsFromState(st) : paramsFromLocation();
     cancelPending();
     typingEntry = false;
+    if (!p.query) {
+      // A picture search from before a reload: the picture is gone.
+      applyParamsToControls({ query: { mode: "text", q: "" }, k: p.k, minScore: p.minScore });
+      abortInFlight();
+      clearResults();
+      setStatus("That was a search by picture: pick the picture again to repeat it.", "");
+      return;
+    }
     applyParamsToControls(p);
-    if (p.q) {
+    if (!isEmpty(p.query)) {
       runSearch(p, { history: "none" });
     } else {
       abortInFlight();
       clearResults();
-      updateTitle("");
+      updateTitle(p.query);
       setStatus("", "");
     }
   });
@@ -660,19 +876,12 @@
     qInput.select();
   });
 
-  // Show the index build time in the user's locale.
-  const builtAt = document.querySelector("#index-info time[datetime]");
-  if (builtAt) {
-    const d = new Date(builtAt.getAttribute("datetime") || "");
-    if (!Number.isNaN(d.getTime())) {
-      builtAt.textContent = d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-      builtAt.title = builtAt.getAttribute("datetime") || "";
-    }
-  }
-
   // ------------------------------------------------------------ start
+  const initialLike = segmentIdOf(initial.like);
   const start = {
-    q: typeof initial.query === "string" ? initial.query.trim() : qInput.value.trim(),
+    query: initialLike !== null
+      ? { mode: "like", like: initialLike }
+      : { mode: "text", q: typeof initial.query === "string" ? initial.query.trim() : qInput.value.trim() },
     k: INITIAL_K,
     minScore:
       typeof initial.min_score === "number" && initial.min_score >= -1 && initial.min_score <= 1
@@ -681,10 +890,7 @@
   };
   applyParamsToControls(start);
   // Give the landing entry a state object so "back" to it restores correctly.
-  window.history.replaceState(
-    { q: start.q, k: start.k, minScore: start.minScore },
-    "",
-    window.location.pathname + window.location.search + window.location.hash
-  );
-  if (start.q) runSearch(start, { history: "none" });
+  window.history.replaceState(historyState(start), "", window.location.pathname + window.location.search + window.location.hash);
+  if (!isEmpty(start.query)) runSearch(start, { history: "none" });
+  document.documentElement.dataset.ready = "1"; // for tests: the page's handlers are wired
 })();

@@ -12,7 +12,15 @@ from indexer.build import BuildOptions, build_index
 from indexer.catalog import Segment, Video, connect, sqlite_url
 from indexer.decode import get_decoder
 from indexer.segment import sample_frame_times
-from indexer.store import IndexBusyError, IndexMismatchError, IndexReader, IndexWriter, current_generation, read_manifest
+from indexer.store import (
+    IndexBusyError,
+    IndexMismatchError,
+    IndexReader,
+    IndexWriteError,
+    IndexWriter,
+    current_generation,
+    read_manifest,
+)
 from tests.videos import make_video, read_frame_number
 
 
@@ -117,7 +125,7 @@ def test_a_failed_build_leaves_the_published_index(tmp_path, built_index, librar
         raise OSError("disk full")
 
     monkeypatch.setattr(IndexWriter, "add_video", explode)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(IndexWriteError, match="disk full"):
         build_index(_tiny_encoder, options(library.parent / "extra", index_dir))
     assert current_generation(index_dir) == before
     assert IndexReader(index_dir).count == 6

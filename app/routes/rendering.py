@@ -1,0 +1,56 @@
+"""Rendering the HTML pages: one Jinja2 environment per app, the filters the templates share, the index summary."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from app.services import VidseekService
+
+
+def clock(seconds: float | None) -> str:
+    """75 -> "01:15", 3725 -> "1:02:05" (the same format as the page's script)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    t = max(0, math.floor(seconds))
+    h, m, s = t // 3600, t % 3600 // 60, t % 60
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def built_at(iso: str | None) -> str:
+    """A manifest's ISO timestamp as "2026-11-23 11:08 UTC" (the raw value stays in the <time> element)."""
+    try:
+        when = datetime.fromisoformat(iso or "")
+    except ValueError:
+        return iso or "–"
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M") + (" UTC" if when.tzinfo is not None else "")
+
+
+def _templates(request: Request) -> Jinja2Templates:
+    templates = getattr(request.app.state, "jinja", None)
+    if templates is None:
+        templates = Jinja2Templates(directory=request.app.state.templates_dir)
+        templates.env.filters["clock"] = clock
+        templates.env.filters["built_at"] = built_at
+        request.app.state.jinja = templates
+    return templates
+
+
+def index_info(service: VidseekService) -> dict | None:
+    """What the footer says about the loaded index; None when there is none."""
+    reader = service.reader
+    if reader is None:
+        return None
+    m = reader.manifest
+    return {"model": m.model, "pretrained": m.pretrained, "count": m.count, "videos": m.videos, "created": m.created}
+
+
+def render(request: Request, name: str, service: VidseekService, context: dict, status_code: int = 200) -> Response:
+    base = {"static_url": "/static", "index_info": index_info(service), "index_dir": str(service.index_dir)}
+    return _templates(request).TemplateResponse(request, name, base | context, status_code=status_code)

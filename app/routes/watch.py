@@ -1,0 +1,51 @@
+"""GET /watch/{video_id}: the player view, a whole video from a moment (?t=) with its segments listed."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.deps import ServiceDep
+from app.routes.media import MAX_ID
+from app.routes.rendering import render
+from app.services import NotFoundError
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/watch/{video_id}", response_class=HTMLResponse)
+def watch_page(request: Request, video_id: int, service: ServiceDep, t: str = "", segment: str = ""):
+    if service.reader is None:
+        return render(request, "watch.html", service, {"page": "watch", "video": None, "problem": None}, status_code=503)
+    try:
+        if not 0 <= video_id <= MAX_ID:  # ids are 64-bit: anything else is no video, not a server error
+            raise NotFoundError(f"no indexed video {video_id}")
+        video, segments = service.indexed_video(video_id)
+    except NotFoundError:
+        problem = (
+            f"There is no indexed video {video_id}: it may have been removed from the library or failed to decode, "
+            "or the index was rebuilt since the link was made."
+        )
+        return render(request, "watch.html", service, {"page": "watch", "video": None, "problem": problem}, status_code=404)
+    try:
+        start = float(t) if t else 0.0
+    except ValueError:
+        start = 0.0
+    duration = video.duration or (segments[-1].end if segments else 0.0)
+    start = min(max(start, 0.0), duration) if math.isfinite(start) else 0.0
+    current = next((s for s in segments if str(s.segment_id) == segment), None)
+    current = current or next((s for s in segments if s.start <= start < s.end), segments[0] if segments else None)
+    context = {
+        "page": "watch",
+        "video": video,
+        "title": Path(video.path).name,
+        "segments": segments,
+        "current": current,
+        "start": start,
+        "duration": duration,
+        "problem": None,
+    }
+    return render(request, "watch.html", service, context)
