@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 import templates as templates_package
 from app import __version__
+from app.deps import SearchAccess
 from app.routes import classify, health, library, media, pages, search, watch
 from app.services import NoIndexError, NotFoundError, VidseekService
 from app.settings import Settings
@@ -38,8 +39,9 @@ def create_app(settings: Settings | None = None, service: VidseekService | None 
     app.state.service = service
     app.state.templates_dir = TEMPLATES_DIR
     app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")
-    for module in (pages, library, watch, search, classify, media, health):
-        app.include_router(module.router)
+    for module in (pages, library, watch, search, classify, media):
+        app.include_router(module.router, dependencies=[SearchAccess])
+    app.include_router(health.router)
 
     @app.exception_handler(NoIndexError)
     async def _no_index(_: Request, exc: NoIndexError):

@@ -21,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.batching import QueryEncoder
 from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
 from indexer.build import POSTER_SHORT_SIDE
 from indexer.catalog import VIDEO_INDEXED, Segment, Video
@@ -138,6 +139,7 @@ class VidseekService:
         self._checked_at = 0.0
         manifest = read_manifest(self.index_dir)
         self.encoder = encoder or self._load_encoder(manifest)
+        self.queries = QueryEncoder(self.encoder)
         if manifest is not None:
             problems = model_problems(manifest, self.encoder)
             if problems:
@@ -198,7 +200,7 @@ class VidseekService:
     # -- search
     def search_text(self, query: str, k: int, offset: int = 0, min_score: float | None = None) -> tuple[list[Hit], int]:
         reader = self.require_reader()
-        vector = self.encoder.encode_text([query])[0]
+        vector = self.queries.encode(query)
         return self.search_vector(reader, vector, k, offset, min_score)
 
     @staticmethod

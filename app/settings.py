@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     reload_interval_s: float = Field(1.0, ge=0, description="how often the server looks for a newly published index")
+    api_key: str | None = Field(
+        None, description="when set, uploads (/classify, /search/image) need it: 'X-API-Key: KEY' or 'Authorization: Bearer KEY'"
+    )
+    public_search: bool = Field(True, description="false: searching, pages and media need the API key too")
 
     @property
     def max_upload_bytes(self) -> int:

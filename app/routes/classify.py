@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from app.deps import ServiceDep, SettingsDep
+from app.deps import ApiKey, ServiceDep, SettingsDep
 from app.schemas import DEFAULT_TEMPLATE, ClassifyRequest, ClassifyResponse, LabelScore, check_template, clean_labels
 
 router = APIRouter(tags=["classify"])
@@ -46,6 +46,7 @@ def _response(ranked) -> ClassifyResponse:
 
 @router.post(
     "/classify",
+    dependencies=[ApiKey],
     response_model=ClassifyResponse,
     openapi_extra=_OPENAPI_BODY,
     responses={404: {}, 413: {}, 415: {}, 422: {}},

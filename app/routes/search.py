@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from app.deps import ServiceDep, SettingsDep
+from app.deps import ApiKey, ServiceDep, SettingsDep
 from app.routes.media import MAX_ID
 from app.schemas import SearchResponse, SearchResult
 from app.services import Hit, NotAnImageError
@@ -108,6 +108,7 @@ _IMAGE_BODY = {
 
 @router.post(
     "/search/image",
+    dependencies=[ApiKey],
     response_model=SearchResponse,
     openapi_extra=_IMAGE_BODY,
     responses={413: {}, 415: {}, 422: {}, 503: {}},
