@@ -18,13 +18,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from app.batching import QueryEncoder
 from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
 from indexer.build import POSTER_SHORT_SIDE
-from indexer.catalog import VIDEO_INDEXED, Segment, Video
+from indexer.catalog import VIDEO_INDEXED, Video
 from indexer.store import (
     CURRENT,
     IndexMismatchError,
@@ -237,14 +235,7 @@ class VidseekService:
     def library(self) -> Library:
         """Every catalogued file of the current index with its segment count, and the failures with their errors."""
         reader = self.require_reader()
-        with Session(reader.engine) as session:
-            rows = session.execute(
-                select(Video, func.count(Segment.id))
-                .outerjoin(Segment, Segment.video_id == Video.id)
-                .group_by(Video.id)
-                .order_by(Video.path)
-            ).all()
-            entries = [_library_video(video, count, reader.manifest.library) for video, count in rows]
+        entries = [_library_video(video, count, reader.manifest.library) for video, count in reader.videos_with_segment_counts()]
         return Library(
             manifest=reader.manifest,
             generation=reader.generation.name,

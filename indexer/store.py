@@ -413,6 +413,17 @@ class IndexReader:
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(select(Video).order_by(Video.path)))
 
+    def videos_with_segment_counts(self) -> list[tuple[Video, int]]:
+        """Every catalogued file (indexed or failed), by path, with how many segments it has."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            rows = session.execute(
+                select(Video, func.count(Segment.id))
+                .outerjoin(Segment, Segment.video_id == Video.id)
+                .group_by(Video.id)
+                .order_by(Video.path)
+            ).all()
+        return [(video, int(count)) for video, count in rows]
+
     def thumbnail_path(self, segment_id: int) -> Path:
         return self.root / THUMBS / f"{int(segment_id)}.jpg"
 
