@@ -24,7 +24,7 @@ from indexer.decode import DecodeError, VideoInfo
 from indexer.scan import LibraryFile, scan_library
 from indexer.segment import Segment, plan_segments
 from indexer.store import IndexWriteError, IndexWriter, Manifest
-from indexer.tasks import DecodedSegments, decode_segments, probe_video
+from indexer.tasks import DecodedSegments, decode_segments, die_with_parent, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class _Pipeline:
         self.short_side = max(encoder.preprocess.resize, POSTER_SHORT_SIDE)
         self.workers = options.workers or max(1, os.cpu_count() or 1)
         self.max_in_flight = self.workers * 2
-        self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self.executor = self._new_pool()
         self.in_flight: dict[Future, tuple] = {}
         self.started_at: dict[Future, float | None] = {}  # when each task was first seen running
         self.files: deque[_Job] = deque()
@@ -142,6 +142,9 @@ class _Pipeline:
         self.next_commit = 0
         self.started = time.perf_counter()
         self.last_checkpoint = time.monotonic()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
 
     def run(self, files: list[LibraryFile]) -> None:
         self.jobs = [_Job(seq, f) for seq, f in enumerate(files)]
@@ -239,7 +242,7 @@ class _Pipeline:
         during ``MAX_CRASHES`` crashes is recorded as failed.
         """
         self.executor.shutdown(wait=False, cancel_futures=True)
-        self.executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self.executor = self._new_pool()
         work = crashed + list(self.in_flight.values())
         self.in_flight.clear()
         self.started_at.clear()

@@ -48,3 +48,17 @@ def read_clip(
     if decoded.end_time is not None and decoded.end_time > start:
         decoded = decode_segments(decoder, path, [Segment(start, decoded.end_time)], frames, short_side)
     return decoded.clips[0]
+
+
+def die_with_parent() -> None:
+    """Worker initializer: on Linux, end this worker when the build process dies (even by kill -9),
+    instead of leaving it orphaned."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass

@@ -1,5 +1,6 @@
 """`kill -9` of an index build at any moment, then a re-run: the index equals an uninterrupted build."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -77,3 +78,32 @@ def test_killed_build_then_rerun_equals_uninterrupted(setup, fraction):
     for segment_id, vector in vectors.items():
         np.testing.assert_allclose(got_vectors[segment_id], vector, atol=1e-6)
     assert not list((index_dir / "generations").glob(".staging-*"))
+
+
+def test_decode_workers_die_with_a_killed_build(setup):
+    root, library, weights, _, duration = setup
+    process = subprocess.Popen([sys.executable, "-c", BUILD, str(library), str(root / "orphans"), str(weights), "0"])
+    try:
+        for _ in range(100):  # wait until its decode workers exist
+            children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+            if children:
+                break
+            time.sleep(0.1)
+        assert children, "the build started no worker processes"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    deadline = time.monotonic() + 10
+    alive = children
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in children if os.path.exists(f"/proc/{pid}") and "Z" not in _state(pid)]
+        time.sleep(0.2)
+    assert alive == [], f"orphaned workers: {alive}"
+
+
+def _state(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2]
+    except FileNotFoundError:
+        return "Z"
