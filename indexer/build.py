@@ -144,7 +144,9 @@ class _Pipeline:
         self.last_checkpoint = time.monotonic()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent)
+        return ProcessPoolExecutor(
+            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)
+        )
 
     def run(self, files: list[LibraryFile]) -> None:
         self.jobs = [_Job(seq, f) for seq, f in enumerate(files)]

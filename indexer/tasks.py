@@ -50,10 +50,11 @@ def read_clip(
     return decoded.clips[0]
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Worker initializer: on Linux, end this worker when the build process dies (even by kill -9),
     instead of leaving it orphaned."""
     import ctypes
+    import os
     import signal
     import sys
 
@@ -62,3 +63,5 @@ def die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except OSError:
             pass
+    if os.getppid() != parent_pid:  # the parent died before the line above ran
+        os._exit(1)
