@@ -10,9 +10,9 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from app.deps import ApiKey, ServiceDep, SettingsDep
+from app.routes.uploads import form_file, refuse_declared_oversize, too_large
 from app.schemas import DEFAULT_TEMPLATE, ClassifyRequest, ClassifyResponse, LabelScore, check_template, clean_labels
 
 router = APIRouter(tags=["classify"])
@@ -73,15 +73,9 @@ async def classify(request: Request, service: ServiceDep, settings: SettingsDep)
 
 async def _classify_upload(request: Request, service, settings) -> ClassifyResponse:
     limit = settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise HTTPException(413, f"upload larger than the {settings.max_upload_mb:g} MB limit")
+    refuse_declared_oversize(request, settings)
     async with request.form(max_files=1, max_fields=1000) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise HTTPException(422, "multipart field 'file' (the video) is missing")
-        if upload.content_type and not upload.content_type.lower().startswith(VIDEO_CONTENT_TYPES):
-            raise HTTPException(415, f"'file' must be a video, got content type {upload.content_type!r}")
+        upload = form_file(form, "a video", VIDEO_CONTENT_TYPES)
         raw_labels = [v for v in form.getlist("labels") if isinstance(v, str)]
         template = form.get("template") or DEFAULT_TEMPLATE
         try:
@@ -95,7 +89,7 @@ async def _classify_upload(request: Request, service, settings) -> ClassifyRespo
             with os.fdopen(fd, "wb") as out:
                 size = await run_in_threadpool(_copy_limited, upload.file, out, limit)
             if size is None:
-                raise HTTPException(413, f"upload larger than the {settings.max_upload_mb:g} MB limit")
+                raise too_large(settings)
             if size == 0:
                 raise HTTPException(422, "the uploaded file is empty")
             ranked = await run_in_threadpool(service.classify_file, Path(name), labels, str(template))

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
 
 from app.deps import ApiKey, ServiceDep, SettingsDep
 from app.routes.media import MAX_ID
+from app.routes.uploads import form_file, refuse_declared_oversize, too_large
 from app.schemas import SearchResponse, SearchResult
 from app.services import Hit, NotAnImageError
 from indexer.store import SegmentRecord
@@ -121,19 +121,12 @@ async def search_image(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise HTTPException(415, "send multipart/form-data with the picture in the field 'file'")
-    limit = settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise HTTPException(413, f"upload larger than the {settings.max_upload_mb:g} MB limit")
+    refuse_declared_oversize(request, settings)
     async with request.form(max_files=1, max_fields=10) as form:
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise HTTPException(422, "multipart field 'file' (the picture) is missing")
-        if upload.content_type and not upload.content_type.lower().startswith(IMAGE_CONTENT_TYPES):
-            raise HTTPException(415, f"'file' must be an image, got content type {upload.content_type!r}")
-        data = await run_in_threadpool(_read_limited, upload.file, limit)
+        upload = form_file(form, "an image", IMAGE_CONTENT_TYPES)
+        data = await run_in_threadpool(_read_limited, upload.file, settings.max_upload_bytes)
     if data is None:
-        raise HTTPException(413, f"upload larger than the {settings.max_upload_mb:g} MB limit")
+        raise too_large(settings)
     if not data:
         raise HTTPException(422, "the uploaded file is empty")
     started = time.perf_counter()
