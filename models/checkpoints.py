@@ -1,69 +1,270 @@
-"""Reading weights files into an open_clip model.
+"""Weights files: reading every supported layout into open_clip key names, and writing vidseek checkpoints.
 
-Recognised layouts (detected from the keys, not the file name):
+Recognised layouts (detected from the keys and the container, never from the file name):
 
-* an open_clip / OpenAI CLIP state dict, bare or under ``state_dict``, optionally ``module.``-prefixed;
-* a vidseek fine-tuning checkpoint (``{"model": state_dict, ...}`` in open_clip key names).
+* ``open_clip``: an open_clip / OpenAI CLIP state dict, bare or under ``state_dict``/``model``,
+  optionally ``module.``-prefixed (DDP), as ``.pt``/``.bin``/``.safetensors``;
+* ``vifi-clip``: a released ViFi-CLIP checkpoint, ``torch.save({'model', 'optimizer', 'lr_scheduler',
+  'max_accuracy', 'epoch', 'config'})`` with ``module.image_encoder.*`` (-> ``visual.*``),
+  ``module.text_encoder.*`` (-> top level), ``module.logit_scale`` and ``module.prompt_learner.*``
+  (dropped: ViFi-CLIP's fixed-prompt buffers). It has no ``token_embedding``: ViFi-CLIP never trains
+  it, so it comes from the base CLIP weights. ViFi-CLIP models are OpenAI-style (QuickGELU) and were
+  trained on frames normalised with ImageNet mean/std, short side ``256/224 * size`` then a centre crop;
+* ``vidseek-finetune``: written by :func:`save_checkpoint` (``vidseek finetune``): open_clip key names
+  under ``model`` plus the preprocessing and activation the weights were trained with.
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from models.errors import PretrainedLoadError
 
+FORMAT_OPEN_CLIP = "open_clip"
+FORMAT_VIFICLIP = "vifi-clip"
+FORMAT_VIDSEEK = "vidseek-finetune"
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The raw tensor dict stored in ``path`` (any supported container), with DDP prefixes removed."""
+# ViFi-CLIP's data pipeline (datasets/build.py): mean/std in 0..255, short side int(256 / 224 * size).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+VIFI_TEXT_KEYS = ("transformer.", "positional_embedding", "ln_final.", "text_projection")
+NOT_WEIGHTS = ("input_resolution", "context_length", "vocab_size")  # OpenAI JIT archives carry these
+
+
+@dataclass
+class WeightsFile:
+    """What a weights file holds, already translated to open_clip key names."""
+
+    path: Path
+    format: str
+    state: dict[str, torch.Tensor]
+    dropped: list[str] = field(default_factory=list)  # keys in the file deliberately not loaded
+    from_base: list[str] = field(default_factory=list)  # model keys the file lacks by design (kept from the base)
+    quick_gelu: bool | None = None  # the activation the weights need, when the file says
+    preprocess: dict | None = None  # Preprocess fields the weights were trained with, when they differ from the model's
+    meta: dict = field(default_factory=dict)  # epoch, max_accuracy, training config ...
+
+    def summary(self) -> list[str]:
+        """Human-readable lines for ``vidseek model inspect``."""
+        params = sum(t.numel() for t in self.state.values())
+        lines = [
+            f"file:        {self.path}",
+            f"format:      {self.format}",
+            f"tensors:     {len(self.state)} ({params / 1e6:.2f}M values)",
+        ]
+        guess = guess_architecture(self.state)
+        if guess:
+            lines.append("shape:       " + ", ".join(f"{k} {v}" for k, v in guess.items()))
+        if self.quick_gelu is not None:
+            lines.append(f"activation:  {'QuickGELU (OpenAI-style)' if self.quick_gelu else 'GELU'}")
+        if self.preprocess:
+            p = self.preprocess
+            lines.append(f"preprocess:  short side {p['resize']} -> centre crop {p['crop']}, mean {p['mean']}, std {p['std']}")
+        if self.dropped:
+            lines.append(f"dropped:     {len(self.dropped)} key(s) not used by the video encoder: {abbrev(self.dropped, 4)}")
+        if self.from_base:
+            lines.append(f"from base:   {', '.join(self.from_base)} (not in the file; taken from the base CLIP weights)")
+        for key, value in self.meta.items():
+            lines.append(f"{key + ':':<12} {value}")
+        return lines
+
+
+def read_weights(path: Path | str) -> WeightsFile:
+    """Read ``path`` in any supported layout; raises :class:`PretrainedLoadError` when it holds no weights."""
+    path = Path(path)
     if not path.is_file():
         raise PretrainedLoadError(f"weights file not found: {path}")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            checkpoint = load_file(str(path), device="cpu")
+            container = load_file(str(path), device="cpu")
         else:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+            # weights_only=False: released checkpoints pickle their training config (a yacs CfgNode).
+            container = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_lenient_pickle)
     except Exception as exc:  # noqa: BLE001 - any reader failure means "not a weights file"
         raise PretrainedLoadError(f"cannot read weights file {path}: {exc}") from exc
-    if isinstance(checkpoint, torch.jit.ScriptModule):
-        checkpoint = checkpoint.state_dict()
-    if isinstance(checkpoint, dict):
-        for key in ("state_dict", "model"):
-            if isinstance(checkpoint.get(key), dict):
-                checkpoint = checkpoint[key]
-                break
-    if not isinstance(checkpoint, dict) or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+    if isinstance(container, torch.jit.ScriptModule):
+        container = container.state_dict()
+    if not isinstance(container, Mapping):
+        raise PretrainedLoadError(f"{path} does not hold a state dict of tensors (found {type(container).__name__})")
+    outer = container
+    for key in ("state_dict", "model"):
+        if isinstance(container.get(key), Mapping):
+            container = container[key]
+            break
+    if not container or not all(isinstance(v, torch.Tensor) for v in container.values()):
         raise PretrainedLoadError(f"{path} does not hold a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in checkpoint.items()}
+    state = {k.removeprefix("module."): v for k, v in container.items() if k not in NOT_WEIGHTS}
+    if any(k.startswith(("image_encoder.", "text_encoder.")) for k in state):
+        return _from_vificlip(path, state, outer)
+    weights = WeightsFile(path, FORMAT_OPEN_CLIP, state)
+    if outer.get("format") == FORMAT_VIDSEEK:
+        weights.format = FORMAT_VIDSEEK
+        weights.quick_gelu = outer.get("quick_gelu")
+        weights.preprocess = outer.get("preprocess")
+        weights.meta = {k: outer[k] for k in ("model_name", "pretrained", "epoch", "epochs") if k in outer}
+    return weights
 
 
-def load_weights_file(model: torch.nn.Module, path: Path) -> None:
-    """Load ``path`` into ``model`` strictly; a mismatch names the missing and unexpected keys."""
-    state = read_state_dict(path)
-    for key in ("input_resolution", "context_length", "vocab_size"):  # OpenAI JIT archives carry these
-        state.pop(key, None)
+class _LenientUnpickler(pickle.Unpickler):
+    """Unpickles objects of classes that are not importable here (a released checkpoint's yacs ``CfgNode``)
+    as plain dict subclasses, so reading weights never needs the training code's dependencies."""
+
+    def find_class(self, module, name):
+        try:
+            return super().find_class(module, name)
+        except (ImportError, AttributeError):
+            return type(name, (dict,), {"__module__": module})
+
+
+_lenient_pickle = types.SimpleNamespace(Unpickler=_LenientUnpickler, load=pickle.load, loads=pickle.loads, __name__="pickle")
+
+
+def _from_vificlip(path: Path, state: dict[str, torch.Tensor], outer: Mapping) -> WeightsFile:
+    converted, dropped = {}, []
+    for key, value in state.items():
+        if key.startswith("image_encoder."):
+            converted["visual." + key.removeprefix("image_encoder.")] = value
+        elif key.startswith("text_encoder."):
+            rest = key.removeprefix("text_encoder.")
+            if rest.startswith(VIFI_TEXT_KEYS):
+                converted[rest] = value
+            else:
+                dropped.append(key)
+        elif key == "logit_scale":
+            converted[key] = value
+        else:  # prompt_learner.* and anything else ViFi-CLIP keeps around the CLIP model
+            dropped.append(key)
+    size = _vifi_input_size(outer.get("config"), converted)
+    preprocess = {
+        "resize": int(256 / 224 * size),
+        "crop": size,
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "interpolation": "bicubic",
+    }
+    meta = {k: _plain(outer[k]) for k in ("epoch", "max_accuracy") if k in outer}
+    meta.update(_vifi_config_summary(outer.get("config")))
+    from_base = [] if "token_embedding.weight" in converted else ["token_embedding.weight"]
+    return WeightsFile(path, FORMAT_VIFICLIP, converted, sorted(dropped), from_base, True, preprocess, meta)
+
+
+def _cfg_get(config, *keys):
+    """``config.A.B`` for a yacs CfgNode, a dict or a namespace; None when absent."""
+    for key in keys:
+        if config is None:
+            return None
+        config = config.get(key) if isinstance(config, Mapping) else getattr(config, key, None)
+    return config
+
+
+def _vifi_input_size(config, state: dict[str, torch.Tensor]) -> int:
+    size = _cfg_get(config, "DATA", "INPUT_SIZE")
+    if isinstance(size, int) and size > 0:
+        return size
+    conv, pos = state.get("visual.conv1.weight"), state.get("visual.positional_embedding")
+    if conv is not None and pos is not None:  # patch size x patches per side
+        return int(conv.shape[-1] * round((pos.shape[0] - 1) ** 0.5))
+    return 224
+
+
+def _vifi_config_summary(config) -> dict:
+    found = {
+        "arch": _cfg_get(config, "MODEL", "ARCH"),
+        "frames": _cfg_get(config, "DATA", "NUM_FRAMES"),
+        "dataset": _cfg_get(config, "DATA", "DATASET"),
+    }
+    return {k: _plain(v) for k, v in found.items() if v is not None}
+
+
+def _plain(value):
+    return value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+
+
+def guess_architecture(state: Mapping[str, torch.Tensor]) -> dict:
+    """Widths, depths and sizes read off the tensors (to say which ``--model`` a file fits)."""
+    out = {}
+    conv = state.get("visual.conv1.weight")
+    if conv is not None:
+        out["vision width"] = int(conv.shape[0])
+        out["patch"] = int(conv.shape[-1])
+        pos = state.get("visual.positional_embedding")
+        if pos is not None:
+            out["image size"] = int(conv.shape[-1] * round((pos.shape[0] - 1) ** 0.5))
+        out["vision layers"] = len({k.split(".")[3] for k in state if k.startswith("visual.transformer.resblocks.")})
+    proj = state.get("text_projection")
+    if proj is not None:
+        out["embed dim"] = int(proj.shape[1])
+        out["text layers"] = len({k.split(".")[2] for k in state if k.startswith("transformer.resblocks.")})
+    return out
+
+
+def load_state(model: torch.nn.Module, weights: WeightsFile) -> None:
+    """Load ``weights`` into ``model``; keys the format lacks by design keep the model's values.
+
+    A mismatch names the missing and unexpected keys (``model inspect`` shows what the file holds).
+    """
+    state = dict(weights.state)
     if "logit_scale" in state and state["logit_scale"].ndim != model.logit_scale.ndim:
         state["logit_scale"] = state["logit_scale"].reshape(model.logit_scale.shape)
-    missing, unexpected = _key_mismatch(model, state)
+    expected = set(model.state_dict())
+    missing = sorted(expected - state.keys() - set(weights.from_base))
+    unexpected = sorted(state.keys() - expected)
     if missing or unexpected:
         raise PretrainedLoadError(
-            f"{path} does not fit this model: missing keys {_abbrev(missing)}; unexpected keys {_abbrev(unexpected)}"
+            f"{weights.path} ({weights.format}) does not fit this model: missing keys {abbrev(missing)}; "
+            f"unexpected keys {abbrev(unexpected)}"
         )
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=not weights.from_base)
     except RuntimeError as exc:  # shape mismatches
-        raise PretrainedLoadError(f"{path} does not fit this model: {exc}") from exc
+        raise PretrainedLoadError(f"{weights.path} does not fit this model: {exc}") from exc
 
 
-def _key_mismatch(model: torch.nn.Module, state: dict) -> tuple[list[str], list[str]]:
-    expected = set(model.state_dict())
-    return sorted(expected - state.keys()), sorted(state.keys() - expected)
+def load_weights_file(model: torch.nn.Module, path: Path) -> WeightsFile:
+    """Read ``path`` and load it into ``model`` (see :func:`load_state`)."""
+    weights = read_weights(path)
+    load_state(model, weights)
+    return weights
 
 
-def _abbrev(keys: list[str], limit: int = 8) -> str:
+def save_checkpoint(path: Path | str, model: torch.nn.Module, **extra) -> None:
+    """Write a ``vidseek-finetune`` checkpoint atomically (written aside, then renamed over ``path``).
+
+    ``extra`` holds the training state to resume from (optimizer, lr_scheduler, epoch, ...) and the
+    preprocessing/activation the weights go with.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    payload = {"format": FORMAT_VIDSEEK, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_training_state(path: Path | str) -> dict:
+    """The whole dict of a ``vidseek-finetune`` checkpoint (to resume training)."""
+    try:
+        payload = torch.load(Path(path), map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001
+        raise PretrainedLoadError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VIDSEEK:
+        raise PretrainedLoadError(f"{path} is not a vidseek fine-tuning checkpoint; cannot resume from it")
+    return payload
+
+
+def abbrev(keys: list[str], limit: int = 8) -> str:
     if not keys:
         return "none"
     shown = ", ".join(keys[:limit])

@@ -4,7 +4,10 @@ One function resolves every kind of ``pretrained`` value, so the CLI, the indexe
 load weights the same way:
 
 * ``none``: random initialisation (tests, benchmarks);
-* an existing file (``.pt``, ``.bin``, ``.safetensors``): loaded by :mod:`models.checkpoints`;
+* an existing file (``.pt``, ``.bin``, ``.safetensors``): loaded by :mod:`models.checkpoints`, which
+  detects the layout (open_clip state dict, released ViFi-CLIP checkpoint, vidseek fine-tune); the
+  activation and preprocessing the file was trained with win over the config's, and the keys a ViFi-CLIP
+  checkpoint lacks by design (``token_embedding``) come from the ``base`` weights;
 * anything else: an open_clip pretrained tag (``openai``, ``laion2b_s34b_b79k`` ...), taken from the
   local cache when present, else downloaded. Without network this fails fast with a message that names
   the local-file option, instead of open_clip's minute of retries.
@@ -24,7 +27,7 @@ from urllib.parse import urlparse
 import open_clip
 import torch
 
-from models.checkpoints import load_weights_file
+from models.checkpoints import WeightsFile, load_state, read_weights
 from models.encoder import VideoEncoder
 from models.errors import PretrainedLoadError, UnknownModelError, WeightsUnavailableError
 from models.preprocess import Preprocess
@@ -80,25 +83,66 @@ def describe_pretrained(name: str, pretrained: str) -> ModelSpec:
     return ModelSpec(name, pretrained, f"open_clip:{name}:{pretrained}")
 
 
-def load_encoder(name: str = "ViT-B-32", pretrained: str = "openai", device: str = "auto") -> VideoEncoder:
-    """Build the frame-pooled video encoder for ``name`` with ``pretrained`` weights on ``device``."""
+def load_encoder(
+    name: str = "ViT-B-32", pretrained: str = "openai", device: str = "auto", base: str = "auto"
+) -> VideoEncoder:
+    """Build the frame-pooled video encoder for ``name`` with ``pretrained`` weights on ``device``.
+
+    ``base`` matters only for a weights file that lacks keys by design (a ViFi-CLIP checkpoint has no
+    ``token_embedding``): ``auto`` takes them from the model's ``openai`` weights (local cache, else the
+    hub), ``none`` leaves them randomly initialised; or give a tag or a local open_clip weights file.
+    """
     if name not in open_clip.list_models():
         raise UnknownModelError(
             f"unknown model {name!r}; available: vidseek-tiny, ViT-B-32, ViT-B-16, ... (see open_clip.list_models())"
         )
     device = resolve_device(device)
     spec = describe_pretrained(name, pretrained)
+    weights = None
     if spec.pretrained == "none":
         model = _create(name)
     elif is_weights_path(spec.pretrained):
-        model = _create(name)
-        load_weights_file(model, Path(spec.pretrained))
+        weights = read_weights(Path(spec.pretrained))
+        model = _create(name, force_quick_gelu=bool(weights.quick_gelu))
+        if weights.from_base:
+            spec = ModelSpec(spec.name, spec.pretrained, f"{spec.fingerprint}+base:{_load_base(model, name, base, weights)}")
+        load_state(model, weights)
     else:
         model = _create_from_tag(name, spec.pretrained)
     model.eval().to(device)
     preprocess = Preprocess.from_open_clip(model.visual.preprocess_cfg)
+    if weights is not None and weights.preprocess:
+        p = weights.preprocess
+        preprocess = Preprocess(
+            int(p["resize"]), int(p["crop"]), tuple(p["mean"]), tuple(p["std"]), str(p.get("interpolation", "bicubic"))
+        )
     tokenizer = open_clip.get_tokenizer(name)
     return VideoEncoder(model, tokenizer, preprocess, spec, device)
+
+
+def _load_base(model: torch.nn.Module, name: str, base: str, weights: WeightsFile) -> str:
+    """Fill ``model`` with the base CLIP weights that ``weights`` lacks by design; returns their fingerprint."""
+    lacking = ", ".join(weights.from_base)
+    if base == "auto":
+        if "openai" not in open_clip.list_pretrained_tags_by_model(name):
+            log.warning("%s lacks %s and %s has no openai weights: those stay randomly initialised", weights.path, lacking, name)
+            return "none"
+        base = "openai"
+    if base.lower() in NO_WEIGHTS:
+        return "none"
+    if is_weights_path(base):
+        base_spec = describe_pretrained(name, base)
+        load_state(model, read_weights(Path(base_spec.pretrained)))
+        return base_spec.fingerprint
+    try:
+        source = _create_from_tag(name, base)
+    except WeightsUnavailableError as exc:
+        raise WeightsUnavailableError(
+            f"{weights.path} is a {weights.format} checkpoint without {lacking} (never trained by ViFi-CLIP); "
+            f"those come from the base CLIP weights {name}/{base}, which are unavailable: {exc}"
+        ) from exc
+    model.load_state_dict(source.state_dict())
+    return f"open_clip:{name}:{base}"
 
 
 def _create(name: str, **kwargs) -> torch.nn.Module:

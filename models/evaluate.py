@@ -1,0 +1,82 @@
+"""Measuring an encoder: text->video / video->text retrieval and zero-shot classification over decoded clips.
+
+The caller decodes the clips (``indexer.dataset``); here they are only embedded and scored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from models.encoder import VideoEncoder
+from models.fusion import video_features
+from models.metrics import retrieval_metrics, top_k_accuracy
+
+
+def _autocast(device: str):
+    return torch.autocast("cuda", dtype=torch.float16) if device.startswith("cuda") else contextlib.nullcontext()
+
+
+def embed_clips(
+    encoder: VideoEncoder, clips: Sequence[np.ndarray], fusion: str = "embedding", batch_size: int = 32
+) -> np.ndarray:
+    """uint8 clips [T, H, W, 3] (same T) -> video vectors [N, D] under ``fusion``."""
+    out = []
+    encoder.model.eval()
+    for first in range(0, len(clips), batch_size):
+        pixels = torch.stack([encoder.preprocess(c) for c in clips[first : first + batch_size]]).to(encoder.device)
+        with torch.inference_mode(), _autocast(encoder.device):
+            out.append(video_features(encoder.model, pixels, fusion).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, encoder.dim), dtype=np.float32)
+
+
+def embed_texts(encoder: VideoEncoder, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    encoder.model.eval()
+    return np.concatenate([encoder.encode_text(list(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)])
+
+
+def evaluate(
+    encoder: VideoEncoder,
+    clips: Sequence[np.ndarray],
+    video_keys: Sequence,
+    captions: Sequence[str | None],
+    labels: Sequence[str | None] = (),
+    template: str = "a photo of a {}.",
+    fusion: str = "embedding",
+    batch_size: int = 32,
+) -> dict:
+    """Metrics over rows (clip i of ``clips`` belongs to row i; rows sharing a ``video_keys`` value are one video).
+
+    Retrieval runs over the distinct captions and distinct videos (a caption shared by several videos
+    counts as found at the best of them); classification runs over the distinct labels, each wrapped
+    in ``template``.
+    """
+    video_index: dict = {}
+    for key in video_keys:
+        video_index.setdefault(key, len(video_index))
+    first_row = {}
+    for row, key in enumerate(video_keys):
+        first_row.setdefault(video_index[key], row)
+    video_vectors = embed_clips(encoder, [clips[first_row[v]] for v in range(len(video_index))], fusion, batch_size)
+    result: dict = {"fusion": fusion}
+    pairs = [(c, video_index[k]) for c, k in zip(captions, video_keys) if c]
+    if pairs:
+        texts = sorted({c for c, _ in pairs})
+        text_index = {t: i for i, t in enumerate(texts)}
+        positives = np.zeros((len(texts), len(video_index)), dtype=bool)
+        for caption, v in pairs:
+            positives[text_index[caption], v] = True
+        has_caption = positives.any(axis=0)
+        result.update(retrieval_metrics(embed_texts(encoder, texts), video_vectors[has_caption], positives[:, has_caption]))
+    labelled = {video_index[k]: label for k, label in zip(video_keys, labels) if label}
+    if labelled:
+        names = sorted(set(labelled.values()))
+        label_vectors = embed_texts(encoder, [template.format(n) for n in names])
+        videos = sorted(labelled)
+        similarity = video_vectors[videos] @ label_vectors.T
+        result.update(top_k_accuracy(similarity, [names.index(labelled[v]) for v in videos]))
+        result["labels"] = len(names)
+    return result
