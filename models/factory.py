@@ -40,6 +40,7 @@ open_clip.add_model_config(CONFIG_DIR)
 NO_WEIGHTS = ("none", "random", "")
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 HUB_PROBE_TIMEOUT_S = 3.0
+RANDOM_INIT_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,11 @@ def _load_base(model: torch.nn.Module, name: str, base: str, weights: WeightsFil
 
 
 def _create(name: str, **kwargs) -> torch.nn.Module:
+    # Random initialisation is seeded, so 'none' means the same weights in every process (an index built
+    # with --pretrained none is searchable by a server started later). The caller's RNG is left untouched.
     # open_clip warns that the model is "initialized randomly" even when we load weights ourselves.
-    with _quiet_open_clip():
+    with _quiet_open_clip(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)
         return open_clip.create_model(name, pretrained=None, **kwargs)
 
 

@@ -135,3 +135,14 @@ def test_text_context_cut_to_the_batch_changes_nothing(tiny_encoder):
     full /= np.linalg.norm(full, axis=1, keepdims=True)
     np.testing.assert_allclose(tiny_encoder.encode_text(texts), full, atol=1e-5)
     np.testing.assert_allclose(tiny_encoder.encode_text(["a dog"])[0], full[0], atol=1e-5)
+
+
+def test_random_weights_are_the_same_in_every_load():
+    a, b = load_encoder("vidseek-tiny", "none", "cpu"), load_encoder("vidseek-tiny", "none", "cpu")
+    np.testing.assert_array_equal(a.encode_text(["same"]), b.encode_text(["same"]))
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    load_encoder("vidseek-tiny", "none", "cpu")
+    assert torch.rand(1) == expected and before.shape == (1,)  # the caller's random stream is untouched
