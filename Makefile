@@ -10,7 +10,7 @@ PORT ?= 8000
 # torch and torchvision are pinned to the builds this project is tested with.
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: help setup serve index test lint clean
+.PHONY: help setup serve index test lint clean bench-index bench-query bench-ann bench-finetune
 
 help:
 	@echo "make serve LIBRARY=/path/to/videos [MODEL=ViT-B-32 PRETRAINED=openai|/path/weights.pt]  index + serve on http://$(HOST):$(PORT)/"
@@ -38,6 +38,19 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check app indexer models tests benchmarks
 	$(VENV)/bin/lint-imports
+
+# Benchmarks print a table of ratios measured in one run, then one line of JSON.
+bench-index: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_index.py $(BENCH_ARGS)
+
+bench-query: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_query.py $(BENCH_ARGS)
+
+bench-ann: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_ann.py $(BENCH_ARGS)
+
+bench-finetune: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_finetune.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts
