@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,6 +30,7 @@ from indexer.decode import VideoInfo  # noqa: E402
 from indexer.segment import plan_segments  # noqa: E402
 from indexer.store import IndexWriter  # noqa: E402
 from models import load_encoder  # noqa: E402
+from tests.liveserver import running_server  # noqa: E402
 
 WORDS = "a man woman dog cat car street beach dancing running cooking red blue green night snow city river".split()
 
@@ -53,12 +52,6 @@ def synthetic_index(index_dir: Path, encoder, segments: int, per_video: int = 10
             [],
         )
     writer.publish()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_clients(base: str, clients: int, requests: int, seed: int) -> tuple[list[float], float]:
@@ -100,22 +93,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             index_dir = Path(tmp) / "index"
             synthetic_index(index_dir, encoder, size)
-            port = free_port()
             env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-            server = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            base = f"http://127.0.0.1:{port}"
-            try:
-                for _ in range(600):
-                    try:
-                        if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        time.sleep(0.2)
+            with running_server(index_dir, env) as (base, _):
                 run_clients(base, 2, 20, seed=99)  # warm-up
                 for clients in map(int, args.clients.split(",")):
                     latencies, seconds = run_clients(base, clients, args.requests, seed=clients)
@@ -132,9 +111,6 @@ def main() -> None:
                         }
                     )
                     print(f"measured {rows[-1]}", file=sys.stderr, flush=True)
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
     print(f"\nGET /search end to end, {args.model} text encoder on CPU, k=8")
     print(f"{'segments':>9} {'clients':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'q/s':>7} {'p50/goal':>9} {'p99/goal':>9}")
     for r in rows:

@@ -1,7 +1,6 @@
 """A real `vidseek serve` on loopback: hot reload during a rebuild, and a bounded mixed load."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -10,15 +9,10 @@ import time
 import httpx
 import pytest
 
+from tests.liveserver import running_server
 from tests.videos import make_video
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDSEEK_RELOAD_INTERVAL_S": "0.2"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cli(*args):
@@ -32,26 +26,8 @@ def server(tmp_path):
         make_video(library / f"c{i}.mp4", 2 + i, color=(80 * i, 50, 200 - 60 * i))
     index_dir = tmp_path / "index"
     cli("index", "build", library, "--index-dir", index_dir, "--model", "vidseek-tiny", "--pretrained", "none", "--frames", "4")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"server did not start: {process.stderr.read().decode()}")
-    yield base, library, index_dir, process
-    process.terminate()
-    process.wait(timeout=10)
+    with running_server(index_dir, ENV) as (base, process):
+        yield base, library, index_dir, process
 
 
 def rss_mb(pid: int) -> float:
