@@ -34,7 +34,6 @@ from indexer.store import (
 )
 from indexer.tasks import read_clip
 from models import VideoEncoder, load_encoder
-from models.encoder import zero_shot_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -253,13 +252,6 @@ class VidseekService:
         return video, segments
 
     # -- classify
-    def classify_vector(self, vector: np.ndarray, labels: list[str], template: str) -> list[tuple[str, float, float]]:
-        label_vectors = self.encoder.encode_text(labels, template)
-        scores = label_vectors @ vector
-        probabilities = zero_shot_probabilities(scores, self.encoder.logit_scale)
-        order = np.argsort(-probabilities, kind="stable")
-        return [(labels[i], float(scores[i]), float(probabilities[i])) for i in order]
-
     def frames_per_clip(self) -> int:
         reader = self.reader
         return reader.manifest.frames if reader is not None else 8
@@ -268,14 +260,14 @@ class VidseekService:
         """Decodes ``path`` (raises indexer.decode.DecodeError when it is no video) and classifies it."""
         short_side = max(self.encoder.preprocess.resize, POSTER_SHORT_SIDE)
         clip = read_clip(str(path), self.frames_per_clip(), short_side, start, end)
-        return self.classify_vector(self.encoder.encode_video(clip), labels, template)
+        return self.encoder.classify(clip, labels, template)
 
     def classify_segment(self, segment_id: int, labels: list[str], template: str):
         reader = self.require_reader()
         vector = reader.segment_vector(segment_id)
         if vector is None:
             raise NotFoundError(f"no segment {segment_id} in the index")
-        return self.classify_vector(vector, labels, template)
+        return self.encoder.classify_vector(vector, labels, template)
 
     def classify_video(self, video_id: int, labels: list[str], template: str):
         reader = self.require_reader()

@@ -99,7 +99,12 @@ class VideoEncoder:
         self, frames: np.ndarray, labels: Sequence[str], template: str = "a photo of a {}."
     ) -> list[tuple[str, float, float]]:
         """Zero-shot classification of one clip: (label, cosine, probability), most probable first."""
-        video = self.encode_video(frames)
+        return self.classify_vector(self.encode_video(frames), labels, template)
+
+    def classify_vector(
+        self, video: np.ndarray, labels: Sequence[str], template: str = "a photo of a {}."
+    ) -> list[tuple[str, float, float]]:
+        """Zero-shot classification of an already-embedded clip (e.g. an indexed segment's vector)."""
         label_vectors = self.encode_text(labels, template)
         scores = label_vectors @ video
         probabilities = zero_shot_probabilities(scores, self.logit_scale)
