@@ -15,6 +15,7 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
+from models.fusion import video_features
 from models.preprocess import Preprocess
 
 if TYPE_CHECKING:
@@ -52,17 +53,17 @@ class VideoEncoder:
         """One clip: uint8 frames [T, H, W, 3] -> its unit vector [D]."""
         return self.encode_videos([frames])[0]
 
-    def encode_videos(self, clips: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
-        """A batch of clips, each [T, H, W, 3] uint8 with the same T (frame sizes may differ) -> [B, D]."""
+    def encode_videos(self, clips: Sequence[np.ndarray] | np.ndarray, fusion: str = "embedding") -> np.ndarray:
+        """A batch of clips, each [T, H, W, 3] uint8 with the same T (frame sizes may differ) -> [B, D].
+
+        ``fusion`` is how frames become one vector (:mod:`models.fusion`); the default is ViFi-CLIP's.
+        """
         if len(clips) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         pixels = torch.stack([self.preprocess(clip) for clip in clips])  # [B, T, 3, S, S]
-        b, t = pixels.shape[:2]
         with torch.inference_mode(), self._autocast():
-            pixels = pixels.flatten(0, 1).to(self.device, non_blocking=True)
-            frame_vectors = self.model.encode_image(pixels).float()
-            video_vectors = frame_vectors.reshape(b, t, -1).mean(dim=1)
-            return F.normalize(video_vectors, dim=-1).cpu().numpy()
+            pixels = pixels.to(self.device, non_blocking=True)
+            return video_features(self.model, pixels, fusion).float().cpu().numpy()
 
     def encode_text(self, texts: Sequence[str], template: str = "{}") -> np.ndarray:
         """Texts (each wrapped in ``template``) -> unit vectors [N, D]."""

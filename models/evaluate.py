@@ -5,31 +5,20 @@ The caller decodes the clips (``indexer.dataset``); here they are only embedded 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from models.encoder import VideoEncoder
-from models.fusion import video_features
 from models.metrics import retrieval_metrics, top_k_accuracy
-
-
-def _autocast(device: str):
-    return torch.autocast("cuda", dtype=torch.float16) if device.startswith("cuda") else contextlib.nullcontext()
 
 
 def embed_clips(
     encoder: VideoEncoder, clips: Sequence[np.ndarray], fusion: str = "embedding", batch_size: int = 32
 ) -> np.ndarray:
     """uint8 clips [T, H, W, 3] (same T) -> video vectors [N, D] under ``fusion``."""
-    out = []
     encoder.model.eval()
-    for first in range(0, len(clips), batch_size):
-        pixels = torch.stack([encoder.preprocess(c) for c in clips[first : first + batch_size]]).to(encoder.device)
-        with torch.inference_mode(), _autocast(encoder.device):
-            out.append(video_features(encoder.model, pixels, fusion).float().cpu().numpy())
+    out = [encoder.encode_videos(clips[first : first + batch_size], fusion) for first in range(0, len(clips), batch_size)]
     return np.concatenate(out) if out else np.zeros((0, encoder.dim), dtype=np.float32)
 
 
