@@ -3,6 +3,10 @@
 Decoding and embedding overlap: worker processes keep decoding the next chunks of segments while the
 main process embeds a batch, and results are committed to the catalog in library order, so the same
 library always gets the same segment ids.
+
+:func:`update_index` is the part every way of running the pipeline shares (scan, incremental bookkeeping,
+commit in library order, checkpoints, publish); :func:`build_index` runs it with the local process pool,
+:mod:`indexer.ray_build` on a Ray cluster.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import multiprocessing
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 POSTER_SHORT_SIDE = 224
 MAX_REPLANS = 2
 MAX_CRASHES = 2
+CRASHED = "the decoder process crashed on this file"
 
 
 @dataclass
@@ -98,9 +104,45 @@ def manifest_for(encoder, options: BuildOptions) -> Manifest:
     )
 
 
+def poster_short_side(encoder) -> int:
+    """Frames are decoded at this short side: enough for the model's resize and for the posters."""
+    return max(encoder.preprocess.resize, POSTER_SHORT_SIDE)
+
+
+def chunk_indexes(count: int, step: int) -> list[list[int]]:
+    """Segment indexes ``0..count-1`` cut into decode chunks of ``step``."""
+    return [list(range(first, min(first + step, count))) for first in range(0, count, step)]
+
+
+def fit_to_stream_end(segments: list[Segment], indexes: list[int], end: float | None, fps: float) -> bool:
+    """Check a decoded chunk of ``segments`` against ``end``, where its stream really ended (None: past the chunk).
+
+    False when the plan overshoots the real end by more than a frame or two: the video must be re-planned
+    over its real length. Otherwise True, and the chunk's last segment is cut (in ``segments``) so that it
+    never ends past the stream.
+    """
+    if end is None:
+        return True
+    tolerance = max(0.5, 2.0 / max(fps, 1.0))
+    if max(segments[i].end for i in indexes) - end > tolerance:
+        return False
+    last = indexes[-1]
+    if segments[last].end > end:
+        segments[last] = Segment(segments[last].start, round(end, 6))
+    return True
+
+
+def too_short(duration: float) -> str:
+    return f"video is too short to index (duration {duration:.3f}s)"
+
+
+def unstable_length(real_end: float) -> str:
+    return f"stream length keeps changing while decoding (ends at {real_end:.2f}s)"
+
+
 @dataclass
-class _Job:
-    """One video on its way through the pipeline."""
+class VideoJob:
+    """One video on its way through the pipeline; done once it failed or every segment has its vector."""
 
     seq: int
     file: LibraryFile
@@ -122,43 +164,89 @@ class _Job:
         )
 
 
-class _Pipeline:
-    def __init__(self, encoder, options: BuildOptions, writer: IndexWriter, report: BuildReport, progress):
-        self.encoder = encoder
-        self.options = options
+class Committer:
+    """Writes finished videos to the index in library order (so the same library gets the same segment ids),
+    publishing a checkpoint every ``checkpoint_seconds`` and ticking the progress bar.
+
+    ``jobs[seq]`` becomes None once that video is committed, so its vectors and posters are freed.
+    """
+
+    def __init__(self, jobs: list[VideoJob], writer: IndexWriter, report: BuildReport, options: BuildOptions, progress):
+        self.jobs: list[VideoJob | None] = jobs
         self.writer = writer
         self.report = report
+        self.options = options
         self.progress = progress
-        self.short_side = max(encoder.preprocess.resize, POSTER_SHORT_SIDE)
+        self.next_commit = 0
+        self.started = time.perf_counter()
+        self.last_checkpoint = time.monotonic()
+
+    @property
+    def finished(self) -> bool:
+        return self.next_commit == len(self.jobs)
+
+    def commit_ready(self) -> None:
+        while self.next_commit < len(self.jobs) and self.jobs[self.next_commit].done:
+            self._commit(self.jobs[self.next_commit])
+            self.jobs[self.next_commit] = None  # free the frames and vectors
+            self.next_commit += 1
+            if self.next_commit < len(self.jobs) and time.monotonic() - self.last_checkpoint >= self.options.checkpoint_seconds:
+                self.writer.checkpoint()
+                self.last_checkpoint = time.monotonic()
+            if self.progress is not None:
+                elapsed = time.perf_counter() - self.started
+                self.progress.set_postfix(
+                    segments=self.report.segments,
+                    seg_per_s=f"{self.report.segments / max(elapsed, 1e-9):.2f}",
+                    failed=len(self.report.failed),
+                )
+                self.progress.update(1)
+
+    def _commit(self, job: VideoJob) -> None:
+        path = str(job.file.path)
+        if job.error:
+            self.writer.record_failure(path, job.file.fingerprint, job.file.size, job.error)
+            self.report.failed.append((path, job.error))
+            return
+        vectors = np.stack([job.vectors[i] for i in range(len(job.segments))])
+        posters = [job.posters[i] for i in range(len(job.segments))]
+        self.writer.add_video(path, job.file.fingerprint, job.file.size, job.info, job.segments, vectors, posters)
+        self.report.indexed += 1
+        self.report.segments += len(job.segments)
+        if job.note:
+            self.report.notes.append((path, job.note))
+
+
+class _Pipeline:
+    def __init__(self, encoder, options: BuildOptions, committer: Committer):
+        self.encoder = encoder
+        self.options = options
+        self.committer = committer
+        self.short_side = poster_short_side(encoder)
         self.workers = options.workers or max(1, os.cpu_count() or 1)
         self.max_in_flight = self.workers * 2
         self.executor = self._new_pool()
         self.in_flight: dict[Future, tuple] = {}
         self.started_at: dict[Future, float | None] = {}  # when each task was first seen running
-        self.files: deque[_Job] = deque()
-        self.chunks: deque[tuple[_Job, int, list[int]]] = deque()
-        self.to_embed: deque[tuple[_Job, int, int, np.ndarray]] = deque()
-        self.jobs: list[_Job] = []
-        self.next_commit = 0
-        self.started = time.perf_counter()
-        self.last_checkpoint = time.monotonic()
+        self.files: deque[VideoJob] = deque()
+        self.chunks: deque[tuple[VideoJob, int, list[int]]] = deque()
+        self.to_embed: deque[tuple[VideoJob, int, int, np.ndarray]] = deque()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)
         )
 
-    def run(self, files: list[LibraryFile]) -> None:
-        self.jobs = [_Job(seq, f) for seq, f in enumerate(files)]
-        self.files.extend(self.jobs)
+    def run(self, jobs: list[VideoJob]) -> None:
+        self.files.extend(jobs)
         try:
             while self.files or self.chunks or self.in_flight or self.to_embed:
                 self._submit()
                 self._collect(block=len(self.to_embed) < self.options.batch_size and bool(self.in_flight))
                 if len(self.to_embed) >= self.options.batch_size or (self.to_embed and not self.in_flight):
                     self._embed_batch()
-                self._commit_ready()
-            self._commit_ready()
+                self.committer.commit_ready()
+            self.committer.commit_ready()
         finally:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
@@ -251,7 +339,7 @@ class _Pipeline:
         for job in {id(item[1]): item[1] for item in work}.values():
             job.crashes += count_crash
             if job.crashes >= MAX_CRASHES:
-                self._fail(job, "the decoder process crashed on this file")
+                self._fail(job, CRASHED)
         for kind, job, *rest in work:
             if job.error is not None:
                 continue
@@ -261,36 +349,25 @@ class _Pipeline:
                 job.epoch += 1
                 self._plan(job, job.info)
 
-    def _plan(self, job: _Job, info: VideoInfo) -> None:
+    def _plan(self, job: VideoJob, info: VideoInfo) -> None:
         job.info = info
         job.segments = plan_segments(info.duration, self.options.segment_seconds)
         job.vectors.clear()
         job.posters.clear()
         job.chunks_out = 0
         if not job.segments:
-            self._fail(job, f"video is too short to index (duration {info.duration:.3f}s)")
+            self._fail(job, too_short(info.duration))
             return
-        step = self.options.chunk_segments
-        chunks = [
-            (job, job.epoch, list(range(first, min(first + step, len(job.segments)))))
-            for first in range(0, len(job.segments), step)
-        ]
+        chunks = [(job, job.epoch, indexes) for indexes in chunk_indexes(len(job.segments), self.options.chunk_segments)]
         job.chunks_out = len(chunks)
         # A planned video goes to the front of the queue, so it is finished (and committed) early.
         self.chunks.extendleft(reversed(chunks))
 
-    def _take_chunk(self, job: _Job, indexes: list[int], result: DecodedSegments) -> None:
+    def _take_chunk(self, job: VideoJob, indexes: list[int], result: DecodedSegments) -> None:
         job.chunks_out -= 1
-        end = result.end_time
-        if end is not None:
-            tolerance = max(0.5, 2.0 / max(job.info.fps, 1.0))
-            overshoot = max(job.segments[i].end for i in indexes) - end
-            if overshoot > tolerance:
-                self._replan(job, end)
-                return
-            last = indexes[-1]
-            if job.segments[last].end > end:  # a segment never ends past the stream's real end
-                job.segments[last] = Segment(job.segments[last].start, round(end, 6))
+        if not fit_to_stream_end(job.segments, indexes, result.end_time, job.info.fps):
+            self._replan(job, result.end_time)
+            return
         if result.note and job.note is None:
             job.note = result.note
             log.warning("%s: %s", job.file.path, result.note)
@@ -298,10 +375,10 @@ class _Pipeline:
             job.posters[index] = result.posters[position]
             self.to_embed.append((job, job.epoch, index, result.clips[position]))
 
-    def _replan(self, job: _Job, real_end: float) -> None:
+    def _replan(self, job: VideoJob, real_end: float) -> None:
         job.replans += 1
         if job.replans > MAX_REPLANS:
-            self._fail(job, f"stream length keeps changing while decoding (ends at {real_end:.2f}s)")
+            self._fail(job, unstable_length(real_end))
             return
         log.info(
             "%s: header says %.2fs but the stream ends at %.2fs; re-planning", job.file.path.name, job.info.duration, real_end
@@ -323,45 +400,26 @@ class _Pipeline:
         for (job, _, index, _), vector in zip(batch, vectors):
             job.vectors[index] = vector
 
-    def _fail(self, job: _Job, reason: str) -> None:
+    def _fail(self, job: VideoJob, reason: str) -> None:
         if job.error is None:
             job.error = reason
             job.epoch += 1
             log.warning("skipping %s: %s", job.file.path, reason)
 
-    def _commit_ready(self) -> None:
-        while self.next_commit < len(self.jobs) and self.jobs[self.next_commit].done:
-            job = self.jobs[self.next_commit]
-            path = str(job.file.path)
-            if job.error:
-                self.writer.record_failure(path, job.file.fingerprint, job.file.size, job.error)
-                self.report.failed.append((path, job.error))
-            else:
-                vectors = np.stack([job.vectors[i] for i in range(len(job.segments))])
-                posters = [job.posters[i] for i in range(len(job.segments))]
-                info = job.info
-                self.writer.add_video(path, job.file.fingerprint, job.file.size, info, job.segments, vectors, posters)
-                self.report.indexed += 1
-                self.report.segments += len(job.segments)
-                if job.note:
-                    self.report.notes.append((path, job.note))
-            self.jobs[self.next_commit] = None  # free the frames and vectors
-            self.next_commit += 1
-            if self.next_commit < len(self.jobs) and time.monotonic() - self.last_checkpoint >= self.options.checkpoint_seconds:
-                self.writer.checkpoint()
-                self.last_checkpoint = time.monotonic()
-            if self.progress is not None:
-                elapsed = time.perf_counter() - self.started
-                self.progress.set_postfix(
-                    segments=self.report.segments,
-                    seg_per_s=f"{self.report.segments / max(elapsed, 1e-9):.2f}",
-                    failed=len(self.report.failed),
-                )
-                self.progress.update(1)
+
+IndexVideos = Callable[[Committer], None]
+"""Runs decode and embed over ``committer.jobs`` (the new and changed files), calling ``committer.commit_ready()``
+as jobs finish; on return every job is done (indexed or failed)."""
 
 
 def build_index(encoder, options: BuildOptions) -> BuildReport:
     """Bring the index in ``options.index_dir`` up to date with ``options.library`` and publish it."""
+    return update_index(encoder, options, lambda committer: _Pipeline(encoder, options, committer).run(committer.jobs))
+
+
+def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> BuildReport:
+    """:func:`build_index` with the decode-and-embed stage given: ``index_videos`` runs it over the new and
+    changed files; scanning, dropping deleted files, committing in library order and publishing are the same."""
     started = time.perf_counter()
     report = BuildReport()
     files, unreadable = scan_library(Path(options.library))
@@ -400,7 +458,11 @@ def build_index(encoder, options: BuildOptions) -> BuildReport:
         progress = _progress_bar(len(todo)) if options.progress and todo else None
         try:
             if todo:
-                _Pipeline(encoder, options, writer, report, progress).run(todo)
+                committer = Committer([VideoJob(seq, f) for seq, f in enumerate(todo)], writer, report, options, progress)
+                index_videos(committer)
+                committer.commit_ready()
+                if not committer.finished:
+                    raise RuntimeError(f"the pipeline left {len(todo) - committer.next_commit} video(s) unfinished")
         finally:
             if progress is not None:
                 progress.close()

@@ -1,0 +1,375 @@
+"""Indexing on a Ray cluster: the pipeline of :mod:`indexer.build` with decoding in Ray tasks on CPUs and
+embedding in Ray actors (one GPU each where the cluster has GPUs), writing the same index and catalog.
+
+Ray Data streams over the new and changed files, one block per file: a decode task probes, plans and decodes
+a file chunk by chunk (the single-process code: :mod:`indexer.tasks`, :func:`~indexer.build.fit_to_stream_end`),
+then an actor pool embeds batches of segments with an encoder each actor loads once from an
+:class:`EncoderRecipe` (model name, weights, device: never the model itself). The driver receives vectors and
+posters only and commits them in library order through :func:`~indexer.build.update_index`, so scanning,
+incremental updates, segment ids, failures, checkpoints and publishing are those of :func:`~indexer.build.build_index`.
+
+Every node must see the library (and a weights file) at the driver's paths and have vidseek installed.
+A decode task that kills its process is retried once, then its file is recorded as crashed (as in the pool);
+``file_timeout`` is not enforced here (Ray has no task timeout). Ray is imported inside functions only:
+vidseek works without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.build import (
+    CRASHED,
+    MAX_CRASHES,
+    MAX_REPLANS,
+    BuildOptions,
+    BuildReport,
+    Committer,
+    VideoJob,
+    chunk_indexes,
+    fit_to_stream_end,
+    poster_short_side,
+    too_short,
+    unstable_length,
+    update_index,
+)
+from indexer.decode import DecodeError, VideoInfo
+from indexer.segment import Segment, plan_segments
+from indexer.tasks import DecodedSegments, decode_segments, probe_video
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = "pip install 'vidseek[ray]'"
+
+
+class RayBuildError(Exception):
+    """Ray is not installed, the cluster cannot be reached, or the cluster cannot run the pipeline."""
+
+
+@dataclass(frozen=True)
+class EncoderRecipe:
+    """What an actor needs to load the driver's encoder; the fingerprint proves it loaded the same weights."""
+
+    name: str
+    pretrained: str  # an open_clip tag, 'none', or a weights file at the same path on every node
+    fingerprint: str
+    device: str = "auto"
+    base: str = "auto"  # see models.factory.load_encoder
+
+    @classmethod
+    def of(cls, encoder, device: str = "auto", base: str = "auto") -> "EncoderRecipe":
+        spec = encoder.spec
+        return cls(spec.name, spec.pretrained, spec.fingerprint, device, base)
+
+    def load(self):
+        from models import load_encoder
+
+        encoder = load_encoder(self.name, self.pretrained, self.device, base=self.base)
+        if encoder.spec.fingerprint != self.fingerprint:
+            raise RayBuildError(
+                f"its weights ({encoder.spec.fingerprint}) differ from the driver's ({self.fingerprint}): "
+                f"every node needs the same {self.pretrained}"
+            )
+        return encoder
+
+
+@dataclass
+class RayOptions:
+    address: str | None = None  # None: start a local Ray instance; 'auto' or 'ray://host:10001': connect to a cluster
+    device: str = "auto"  # auto: GPU actors when the cluster has GPUs; cuda: GPU actors; cpu: CPU actors
+    base: str = "auto"  # the base weights a ViFi-CLIP checkpoint lacks (models.factory.load_encoder)
+    embed_actors: int | None = None  # default: one per GPU; on CPUs, 1 up to half the cluster's CPUs / embed_cpus
+    embed_cpus: float = 1.0  # CPUs held by each CPU embedding actor (Ray gives torch as many threads)
+
+
+def import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401 - ray without its data extra cannot run the pipeline
+    except ImportError as exc:
+        raise RayBuildError(f"indexing on Ray needs Ray Data ({exc}): {INSTALL_HINT}") from exc
+    return ray
+
+
+def build_index_on_ray(encoder, options: BuildOptions, ray_options: RayOptions | None = None) -> BuildReport:
+    """:func:`~indexer.build.build_index` with decode and embed on Ray; the same index, ids and catalog.
+
+    ``encoder`` is the driver's copy (for the manifest and frame size); actors load their own from its recipe.
+    Uses the Ray instance this process is connected to, if any, else connects (or starts one) and shuts it
+    down at the end. An index with nothing new to do never starts Ray.
+    """
+    ray_options = ray_options or RayOptions()
+    ray = import_ray()
+
+    def index_videos(committer: Committer) -> None:
+        with _connected(ray, ray_options.address):
+            _RayRun(ray, encoder, options, ray_options).run(committer)
+
+    return update_index(encoder, options, index_videos)
+
+
+@contextlib.contextmanager
+def _connected(ray, address: str | None):
+    if ray.is_initialized():
+        yield
+        return
+    where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+    try:
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:
+            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+    except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ValueError ... for one cause
+        raise RayBuildError(f"cannot start or reach {where}: {exc}") from exc
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+class _RayRun:
+    """One build's Ray Data pipeline; the driver side turns its output rows back into finished jobs."""
+
+    def __init__(self, ray, encoder, options: BuildOptions, ray_options: RayOptions):
+        self.ray = ray
+        self.encoder = encoder
+        self.options = options
+        self.ray_options = ray_options
+        self.jobs: list[VideoJob | None] = []
+
+    def run(self, committer: Committer) -> None:
+        ray, options = self.ray, self.options
+        self.jobs = committer.jobs
+        device = self.ray_options.device
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
+        use_gpus = device == "cuda" or (device == "auto" and gpus > 0)
+        if device == "cuda" and gpus == 0:
+            log.warning("device cuda: the Ray cluster has no GPU now; the embedding actors wait for one")
+        if self.ray_options.embed_actors:
+            pool = ray.data.ActorPoolStrategy(size=self.ray_options.embed_actors)
+        elif use_gpus:
+            pool = ray.data.ActorPoolStrategy(size=max(gpus, 1))
+        else:  # CPU actors grow while segments wait, leaving at least half the CPUs to decoding
+            most = max(1, int(cpus // 2 / self.ray_options.embed_cpus))
+            pool = ray.data.ActorPoolStrategy(min_size=1, max_size=most)
+        recipe = EncoderRecipe.of(self.encoder, "cuda" if use_gpus else "cpu", self.ray_options.base)
+        files = [{"seq": job.seq, "path": str(job.file.path)} for job in self.jobs]
+        ds = ray.data.from_items(files, override_num_blocks=len(files))  # one file per block: a crash loses one file
+        context = ds.context  # this dataset's own copy of the DataContext
+        context.max_errored_blocks = -1  # a decode task that died MAX_CRASHES times drops its file (recorded below)
+        context.enable_progress_bars = False  # the build has its own
+        context.print_on_execution_start = False
+        decode_args = dict(
+            decoder=options.decoder,
+            frames=options.frames,
+            segment_seconds=options.segment_seconds,
+            chunk_segments=options.chunk_segments,
+            short_side=poster_short_side(self.encoder),
+        )
+        with warnings.catch_warnings():
+            # max_retries has no named parameter yet (Ray 2.60 deprecates passing it this way, for removal in 2.64);
+            # without it Ray Data retries a task whose process died forever: one crashing file would stall the build.
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
+            ds = ds.map_batches(
+                decode_videos,
+                batch_size=1,
+                fn_kwargs=decode_args,
+                num_cpus=1,
+                max_retries=MAX_CRASHES - 1,
+                compute=ray.data.TaskPoolStrategy(size=options.workers) if options.workers else None,
+            )
+        ds = ds.map_batches(
+            EmbedSegments,
+            fn_constructor_kwargs={"recipe": recipe, "frames": options.frames},
+            batch_size=options.batch_size,
+            compute=pool,
+            **({"num_gpus": 1} if use_gpus else {"num_cpus": self.ray_options.embed_cpus}),
+        )
+        try:
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                self._take(batch)
+                committer.commit_ready()
+        except ray.exceptions.RayError as exc:
+            raise RayBuildError(f"the Ray pipeline failed: {exc}") from exc
+        for job in self.jobs:
+            if job is not None and not job.done:  # its decode task died every time it ran
+                self._fail(job, CRASHED)
+
+    def _take(self, batch: dict[str, np.ndarray]) -> None:
+        """Fill jobs from embedded rows. Rows may come in any order; a re-planned video's rows of an older
+        epoch are dropped, and an error row ends its video."""
+        for row in range(len(batch["seq"])):
+            if batch["embed_error"][row]:
+                raise RayBuildError(str(batch["embed_error"][row]))
+            job = self.jobs[int(batch["seq"][row])]
+            if job is None or job.error is not None:  # already committed or failed
+                continue
+            if batch["error"][row]:
+                self._fail(job, str(batch["error"][row]))
+                continue
+            epoch, count = int(batch["epoch"][row]), int(batch["count"][row])
+            if epoch < job.epoch:
+                continue
+            if epoch > job.epoch or job.info is None:
+                job.epoch = epoch
+                job.info = VideoInfo(
+                    float(batch["duration"][row]),
+                    float(batch["fps"][row]),
+                    int(batch["width"][row]),
+                    int(batch["height"][row]),
+                    str(batch["codec"][row]),
+                )
+                job.segments = [None] * count
+                job.vectors.clear()
+                job.posters.clear()
+            index = int(batch["index"][row])
+            job.segments[index] = Segment(float(batch["start"][row]), float(batch["end"][row]))
+            job.vectors[index] = np.array(batch["vector"][row], dtype=np.float32)
+            job.posters[index] = bytes(batch["poster"][row])
+            note = str(batch["note"][row])
+            if note and job.note is None:
+                job.note = note
+                log.warning("%s: %s", job.file.path, note)
+
+    def _fail(self, job: VideoJob, reason: str) -> None:
+        job.error = reason
+        log.warning("skipping %s: %s", job.file.path, reason)
+
+
+def decode_videos(
+    batch: dict[str, np.ndarray], *, decoder: str, frames: int, segment_seconds: float, chunk_segments: int, short_side: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """Ray Data decode stage (a task on one CPU): each file of ``batch`` probed, planned and decoded, one output
+    batch per chunk of segments. A file that cannot be decoded becomes one error row; nothing is raised."""
+    for seq, path in zip(batch["seq"], batch["path"]):
+        seq, path = int(seq), str(path)
+        try:
+            yield from _decode_video(seq, path, decoder, frames, segment_seconds, chunk_segments, short_side)
+        except DecodeError as exc:
+            yield _rows([_error_row(seq, str(exc))])
+        except Exception as exc:  # noqa: BLE001 - a bad file never stops the run
+            yield _rows([_error_row(seq, f"{type(exc).__name__}: {exc}")])
+
+
+def _decode_video(
+    seq: int, path: str, decoder: str, frames: int, segment_seconds: float, chunk_segments: int, short_side: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """The single-process pipeline's steps for one file, in order: when the stream ends before its header
+    says, the video is planned again over its real length under a new epoch (at most ``MAX_REPLANS`` times)."""
+    info = probe_video(decoder, path)
+    for epoch in range(MAX_REPLANS + 1):
+        segments = plan_segments(info.duration, segment_seconds)
+        if not segments:
+            yield _rows([_error_row(seq, too_short(info.duration))])
+            return
+        for indexes in chunk_indexes(len(segments), chunk_segments):
+            decoded = decode_segments(decoder, path, [segments[i] for i in indexes], frames, short_side)
+            if not fit_to_stream_end(segments, indexes, decoded.end_time, info.fps):
+                real_end = decoded.end_time
+                log.info("%s: header says %.2fs but the stream ends at %.2fs; re-planning", path, info.duration, real_end)
+                info = VideoInfo(real_end, info.fps, info.width, info.height, info.codec)
+                break
+            yield _rows(_chunk_rows(seq, epoch, info, segments, indexes, decoded))
+        else:
+            return
+    yield _rows([_error_row(seq, unstable_length(info.duration))])
+
+
+def _chunk_rows(
+    seq: int, epoch: int, info: VideoInfo, segments: list[Segment], indexes: list[int], decoded: DecodedSegments
+) -> list[dict]:
+    return [
+        {
+            "seq": seq,
+            "epoch": epoch,
+            "index": index,
+            "count": len(segments),
+            "start": segments[index].start,
+            "end": segments[index].end,
+            "duration": info.duration,
+            "fps": info.fps,
+            "width": info.width,
+            "height": info.height,
+            "codec": info.codec or "",
+            "note": decoded.note or "",
+            "error": "",
+            "poster": decoded.posters[position],
+            # Raw bytes: clips of different videos differ in size, and Arrow stores bytes in any mix of sizes.
+            "clip": np.ascontiguousarray(decoded.clips[position]).tobytes(),
+            "clip_height": decoded.clips.shape[2],
+            "clip_width": decoded.clips.shape[3],
+        }
+        for position, index in enumerate(indexes)
+    ]
+
+
+def _error_row(seq: int, reason: str) -> dict:
+    return {
+        "seq": seq,
+        "epoch": 0,
+        "index": -1,
+        "count": 0,
+        "start": 0.0,
+        "end": 0.0,
+        "duration": 0.0,
+        "fps": 0.0,
+        "width": 0,
+        "height": 0,
+        "codec": "",
+        "note": "",
+        "error": reason,
+        "poster": b"",
+        "clip": b"",
+        "clip_height": 0,
+        "clip_width": 0,
+    }
+
+
+def _rows(rows: list[dict]) -> dict[str, np.ndarray]:
+    """Rows as one batch of columns (bytes and text as object arrays, which Ray Data stores as Arrow binary/string)."""
+    return {
+        name: np.array([row[name] for row in rows], dtype=object if isinstance(value, str | bytes) else None)
+        for name, value in rows[0].items()
+    }
+
+
+class EmbedSegments:
+    """Ray Data embed stage: an actor that loads the encoder once from its recipe and embeds batches of segments.
+
+    A failure (loading the model, embedding) is returned in ``embed_error``, which stops the build with that
+    message, rather than raised: the build lets Ray drop the blocks of decode tasks that died, so an error
+    raised here would silently drop segments, and one raised while loading reaches the driver buried in Ray's.
+    """
+
+    def __init__(self, recipe: EncoderRecipe, frames: int):
+        self.frames = frames
+        self.encoder, self.load_error = None, ""
+        try:
+            self.encoder = recipe.load()
+        except Exception as exc:  # noqa: BLE001 - reported with the first batch, see the class docstring
+            self.load_error = f"cannot load the model {recipe.name}/{recipe.pretrained} on a Ray node: {exc}"
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        clips, heights, widths = batch.pop("clip"), batch.pop("clip_height"), batch.pop("clip_width")
+        vectors = np.zeros((len(clips), self.encoder.dim if self.encoder else 1), dtype=np.float32)
+        todo = [row for row, clip in enumerate(clips) if len(clip)]
+        error = self.load_error
+        try:
+            if todo and not error:
+                frames = [
+                    np.frombuffer(clips[row], dtype=np.uint8).reshape(self.frames, heights[row], widths[row], 3).copy()
+                    for row in todo
+                ]
+                vectors[todo] = self.encoder.encode_videos(frames)
+        except Exception as exc:  # noqa: BLE001 - reported to the driver, see the class docstring
+            error = f"embedding failed on a Ray node: {type(exc).__name__}: {exc}"
+        batch["vector"] = vectors
+        batch["embed_error"] = np.array([error] * len(clips), dtype=object)
+        return batch

@@ -1,0 +1,128 @@
+"""Indexing on Ray (a small local instance) writes the index and catalog of the single-process build."""
+
+import logging
+import os
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.build import CRASHED, BuildOptions
+from indexer.decode import PyAVDecoder
+from indexer.ray_build import EncoderRecipe, RayBuildError, build_index_on_ray
+from indexer.store import IndexReader, read_manifest
+from tests.videos import make_video
+
+CRASHING_DECODER = f"{__name__}:CrashingDecoder"
+
+
+class CrashingDecoder(PyAVDecoder):
+    """PyAV, except that reading frames of a file named crash* kills the process (a decoder segfault)."""
+
+    name = "crashing"
+
+    def read(self, path, times, short_side):
+        if Path(path).name.startswith("crash"):
+            os._exit(139)
+        return super().read(path, times, short_side)
+
+
+def options(library, index_dir, **kw):
+    defaults = dict(frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False)  # as conftest's built_index
+    return BuildOptions(library, index_dir, **{**defaults, **kw})
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_AUTH_MODE", "disabled")  # no token written under ~/.ray for a throwaway instance
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, logging_level=logging.WARNING)
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+
+
+def snapshot(index_dir, library):
+    """Everything a build decides, keyed by path relative to the library: videos, segment ids and spans,
+    vectors and posters."""
+    library, reader = Path(library).resolve(), IndexReader(index_dir)
+    videos, vectors, posters = {}, {}, {}
+    for video in reader.videos():
+        segments = reader.video(video.id).segments if video.status == "indexed" else []
+        relative = str(Path(video.path).relative_to(library))
+        error = video.error and video.error.replace(str(library), "LIBRARY")
+        spans = [(s.id, s.ordinal, s.start, s.end) for s in segments]
+        videos[relative] = (video.id, video.status, error, video.duration, video.fps, video.width, video.height, spans)
+        for s in segments:
+            vectors[s.id] = reader.segment_vector(s.id)
+            posters[s.id] = reader.thumbnail_path(s.id).read_bytes()
+    count = reader.count
+    reader.close()
+    return videos, vectors, posters, count
+
+
+def test_ray_build_equals_the_single_process_build_then_follows_changes(local_ray, library, built_index, _tiny_encoder, tmp_path):
+    lib = tmp_path / "lib"
+    shutil.copytree(library, lib)  # a copy, changed below
+    index_dir = tmp_path / "index"
+    report = build_index_on_ray(_tiny_encoder, options(lib, index_dir))
+
+    assert (report.indexed, report.segments, report.unchanged) == (4, 6, 0)
+    assert [Path(path).name for path, _ in report.failed] == ["corrupt.mp4"]
+    videos, vectors, posters, count = snapshot(index_dir, lib)
+    expected_videos, expected_vectors, expected_posters, expected_count = snapshot(built_index, library)
+    assert videos == expected_videos  # same ids, spans (the long video's three segments), errors, in the same order
+    assert videos["corrupt.mp4"][1] == "failed" and "not a readable media file" in videos["corrupt.mp4"][2]
+    assert count == expected_count == len(vectors) == 6
+    for segment_id, vector in expected_vectors.items():
+        np.testing.assert_allclose(vectors[segment_id], vector, atol=1e-5)
+    assert posters == expected_posters
+    manifest, expected = read_manifest(index_dir), read_manifest(built_index)
+    assert (manifest.count, manifest.videos, manifest.failed) == (expected.count, expected.videos, expected.failed)
+    assert not manifest.compatibility_problems(expected)
+
+    # Incremental on Ray too: nothing to do (Ray is not even used), then only the changes, one of which
+    # kills the decoder's process every time (a decoder segfault): that file alone fails.
+    again = build_index_on_ray(_tiny_encoder, options(lib, index_dir))
+    assert (again.indexed, again.unchanged, again.removed, again.failed) == (0, 5, 0, [])
+    make_video(lib / "green.mp4", 12, color=(0, 90, 0))  # changed: now two segments
+    make_video(lib / "new.mp4", 2, color=(9, 9, 9))
+    make_video(lib / "crash.mp4", 2, color=(90, 9, 9))
+    (lib / "red.mp4").unlink()
+    third = build_index_on_ray(_tiny_encoder, options(lib, index_dir, decoder=CRASHING_DECODER))
+    assert (third.indexed, third.unchanged, third.removed, third.segments) == (2, 3, 1, 3)
+    assert third.failed == [(str(lib / "crash.mp4"), CRASHED)]  # the single-process pool's words for it
+    after, after_vectors, _, after_count = snapshot(index_dir, lib)
+    assert sorted(after) == ["corrupt.mp4", "crash.mp4", "green.mp4", "nested/blue_long.mp4", "new.mp4", "yellow.mov"]
+    for unchanged in ("nested/blue_long.mp4", "yellow.mov"):
+        assert after[unchanged] == videos[unchanged]
+        for segment_id, *_ in after[unchanged][-1]:
+            np.testing.assert_array_equal(after_vectors[segment_id], vectors[segment_id])
+    green = after["green.mp4"][-1]
+    assert [(start, end) for _, _, start, end in green] == [(0, 10), (10, pytest.approx(12, abs=0.11))]
+    assert min(segment_id for segment_id, *_ in green) > max(vectors)  # ids are never reused
+    assert after_count == 7  # 6, less red's and green's one, plus green's two and new's one
+
+
+def test_actors_get_a_recipe_not_the_model(_tiny_encoder):
+    recipe = EncoderRecipe.of(_tiny_encoder, device="cpu")
+    assert len(pickle.dumps(recipe)) < 1000  # what each actor receives: names, not weights
+    clip = np.random.default_rng(0).integers(0, 256, (4, 96, 160, 3), dtype=np.uint8)
+    np.testing.assert_allclose(recipe.load().encode_video(clip), _tiny_encoder.encode_video(clip), atol=1e-6)
+    other = EncoderRecipe("vidseek-tiny", "none", "sha256:weights-of-another-run", "cpu")
+    with pytest.raises(RayBuildError, match="differ from the driver.s.*every node needs the same none"):
+        other.load()
+
+
+def test_without_ray_installed_the_error_says_how_to_get_it(_tiny_encoder, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now fails as if it were not installed
+    make_video(tmp_path / "lib" / "a.mp4", 1)
+    with pytest.raises(RayBuildError, match=r"pip install 'vidseek\[ray\]'"):
+        build_index_on_ray(_tiny_encoder, options(tmp_path / "lib", tmp_path / "index"))
+    assert not (tmp_path / "index").exists()  # failed before touching the index
