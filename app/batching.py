@@ -1,8 +1,13 @@
-"""Query embedding for a server: concurrent queries share one encoder call, repeated ones hit a cache.
+"""Queries for a server: concurrent ones share one encoder call and one index search, repeated ones hit a cache.
 
-Requests arrive on many threads; one worker thread owns the text encoder. When it is free it takes every
-query waiting (up to ``max_batch``) and encodes them together, so a lone query waits for nothing and a
-burst of N queries costs about one batched forward pass instead of N contended ones.
+Requests arrive on many threads; one worker thread owns the text encoder and the index searches. When it
+is free it takes every request waiting (up to ``max_batch``), embeds the texts that are not cached in one
+encoder call, and searches all the vectors with one ``search_batch`` per index generation: a lone query
+waits for nothing, and a burst of N costs about one batched forward pass plus one pass over the index's
+vectors instead of N contended ones. The worker runs torch and FAISS with ``threads`` threads: on a small
+machine one, so that no thread pool waits at every barrier for a core that the event loop or the request
+threads hold (benchmarks/bench_query.py; a second worker thread searching while the first embeds measured
+slower on 2 cores, for the same reason).
 """
 
 from __future__ import annotations
@@ -11,72 +16,211 @@ import queue
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from indexer.ann import set_search_threads
+from indexer.store import IndexReader
 from models import VideoEncoder
+from models.encoder import set_intra_op_threads
+
+Scored = tuple[list[tuple[int, float]], int]  # (segment id, score) hits and how many match in all
+
+
+@dataclass(eq=False)
+class _Request:
+    """One caller's query: a text to embed (unless ``vector`` is known) and, with a reader, what to search."""
+
+    text: str | None
+    vector: np.ndarray | None
+    reader: IndexReader | None = None
+    k: int = 0
+    offset: int = 0
+    min_score: float | None = None
+    future: Future = field(default_factory=Future)
 
 
 class QueryEncoder:
-    def __init__(self, encoder: VideoEncoder, max_batch: int = 32, cache_size: int = 4096):
+    """The server's query side: ``encode`` a text, ``search`` a text or ``search_vector`` a vector in a reader."""
+
+    def __init__(self, encoder: VideoEncoder, max_batch: int = 32, cache_size: int = 4096, threads: int | None = None):
+        """``threads``: how many threads torch and FAISS use for a batch (None: leave them as they are)."""
         self.encoder = encoder
+        self.threads = threads
         self.max_batch = max_batch
         self.cache_size = cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[str, Future] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        # How many encoder calls served how many texts, and index searches how many queries (for the benchmark).
+        self.batches = self.encoded = self.searches = self.searched = 0
         self._worker = threading.Thread(target=self._run, name="vidseek-query-encoder", daemon=True)
         self._worker.start()
-        self.batches = 0  # how many encoder calls served how many queries (for the benchmark)
-        self.encoded = 0
 
     def encode(self, text: str, timeout: float | None = 60.0) -> np.ndarray:
         """The unit vector of one query (read-only; shared with the cache)."""
-        with self._cache_lock:
-            vector = self._cache.get(text)
-            if vector is not None:
-                self._cache.move_to_end(text)
-                return vector
-        future: Future = Future()
-        self._queue.put((text, future))
-        return future.result(timeout=timeout)
+        vector = self._cached(text)
+        if vector is not None:
+            return vector
+        return self._submit(_Request(text, None), timeout)
+
+    def search(
+        self,
+        reader: IndexReader,
+        text: str,
+        k: int,
+        offset: int = 0,
+        min_score: float | None = None,
+        timeout: float | None = 60.0,
+    ) -> Scored:
+        """``reader.search`` of the words ``text``, batched with the other callers' queries."""
+        return self._submit(_search_request(reader, text, self._cached(text), k, offset, min_score), timeout)
+
+    def search_vector(
+        self,
+        reader: IndexReader,
+        vector: np.ndarray,
+        k: int,
+        offset: int = 0,
+        min_score: float | None = None,
+        timeout: float | None = 60.0,
+    ) -> Scored:
+        """``reader.search`` of an already-embedded query (a picture, an indexed segment), batched likewise."""
+        vector = np.asarray(vector, dtype=np.float32)
+        if vector.shape != (self.encoder.dim,):
+            raise ValueError(f"a query vector must have shape ({self.encoder.dim},), not {vector.shape}")
+        return self._submit(_search_request(reader, None, vector, k, offset, min_score), timeout)
+
+    @property
+    def pending(self) -> int:
+        """How many requests wait for the worker (approximate: the queue moves on while it is read)."""
+        return self._queue.qsize()
 
     def close(self) -> None:
         self._queue.put(None)
 
+    def _cached(self, text: str) -> np.ndarray | None:
+        with self._cache_lock:
+            vector = self._cache.get(text)
+            if vector is not None:
+                self._cache.move_to_end(text)
+            return vector
+
+    def _submit(self, request: _Request, timeout: float | None):
+        self._queue.put(request)
+        return request.future.result(timeout=timeout)
+
+    # -- the worker thread
     def _run(self) -> None:
+        if self.threads is not None:
+            set_intra_op_threads(self.threads)
+            set_search_threads(self.threads)
         while True:
-            item = self._queue.get()
-            if item is None:
+            batch = self._take()
+            if batch is None:
                 return
-            batch = [item]
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                batch.append(nxt)
-            texts = list(dict.fromkeys(text for text, _ in batch))
             try:
-                vectors = self.encoder.encode_text(texts)
-            except Exception as exc:  # noqa: BLE001 - handed to every waiting request
-                for _, future in batch:
-                    future.set_exception(exc)
+                self._embed(batch)
+                self._search([r for r in batch if not r.future.done()])
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one batch
+                for r in batch:
+                    if not r.future.done():
+                        r.future.set_exception(exc)
+
+    def _take(self) -> list[_Request] | None:
+        """The next request and up to ``max_batch - 1`` more already waiting; None once closed."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self.max_batch:
+            try:
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is None:
+                self._queue.put(None)  # closed: stop after this batch
+                break
+            batch.append(nxt)
+        return batch
+
+    def _embed(self, batch: list[_Request]) -> None:
+        """Give every request its vector: from the cache, else from one encoder call for all the new texts.
+        Only a request that has no reader is answered here (with its vector)."""
+        missing = [r for r in batch if r.vector is None]
+        for r in missing:
+            r.vector = self._cached(r.text)
+        texts = list(dict.fromkeys(r.text for r in missing if r.vector is None))
+        if texts:
+            by_text, failed = self._encode_texts(texts)
+            for r in missing:
+                if r.text in failed:
+                    r.future.set_exception(failed[r.text])
+                elif r.vector is None:
+                    r.vector = by_text[r.text]
+        for r in batch:
+            if r.reader is None and not r.future.done():
+                r.future.set_result(r.vector)
+
+    def _encode_texts(self, texts: list[str]) -> tuple[dict[str, np.ndarray], dict[str, BaseException]]:
+        """(vector by text, error by text): one encoder call; if it fails, one call per text, so that a text
+        the encoder cannot take fails only its own callers."""
+        try:
+            vectors = self.encoder.encode_text(texts)
+        except Exception as exc:  # noqa: BLE001 - handed to the callers whose text caused it
+            if len(texts) == 1:
+                return {}, {texts[0]: exc}
+            by_text, failed = {}, {}
+            for text in texts:
+                one, error = self._encode_texts([text])
+                by_text.update(one)
+                failed.update(error)
+            return by_text, failed
+        self.batches += 1
+        self.encoded += len(texts)
+        by_text = {}
+        for text, vector in zip(texts, vectors):
+            vector.setflags(write=False)
+            by_text[text] = vector
+        with self._cache_lock:
+            for text, vector in by_text.items():
+                self._cache[text] = vector
+                self._cache.move_to_end(text)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return by_text, {}
+
+    def _search(self, requests: list[_Request]) -> None:
+        """One ``search_batch`` per index generation (a reload may leave requests on two readers)."""
+        by_reader: dict[int, list[_Request]] = {}
+        for r in requests:
+            by_reader.setdefault(id(r.reader), []).append(r)
+        for group in by_reader.values():
+            reader = group[0].reader
+            try:
+                answers = reader.search_batch(
+                    np.stack([r.vector for r in group]),
+                    [r.k for r in group],
+                    [r.offset for r in group],
+                    [r.min_score for r in group],
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to the callers of this reader
+                for r in group:
+                    r.future.set_exception(exc)
                 continue
-            self.batches += 1
-            self.encoded += len(texts)
-            by_text = {}
-            for text, vector in zip(texts, vectors):
-                vector.setflags(write=False)
-                by_text[text] = vector
-            with self._cache_lock:
-                for text, vector in by_text.items():
-                    self._cache[text] = vector
-                    self._cache.move_to_end(text)
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-            for text, future in batch:
-                future.set_result(by_text[text])
+            self.searches += 1
+            self.searched += len(group)
+            for r, answer in zip(group, answers):
+                r.future.set_result(answer)
+
+
+def _search_request(
+    reader: IndexReader, text: str | None, vector: np.ndarray | None, k: int, offset: int, min_score: float | None
+) -> _Request:
+    """A search request, checked on the caller's thread so bad input fails only its own caller."""
+    if k < 1 or offset < 0:
+        raise ValueError(f"k must be at least 1 and offset at least 0, not k={k}, offset={offset}")
+    if min_score is not None and not -1.0 <= min_score <= 1.0:
+        raise ValueError(f"min_score is a cosine between -1 and 1, not {min_score}")
+    return _Request(text, vector, reader, int(k), int(offset), None if min_score is None else float(min_score))

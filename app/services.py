@@ -34,6 +34,7 @@ from indexer.store import (
 )
 from indexer.tasks import read_clip
 from models import VideoEncoder, load_encoder
+from models.quantize import quantize_text_tower
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,6 @@ class VidseekService:
         self._checked_at = 0.0
         manifest = read_manifest(self.index_dir)
         self.encoder = encoder or self._load_encoder(manifest)
-        self.queries = QueryEncoder(self.encoder)
         if manifest is not None:
             problems = model_problems(manifest, self.encoder)
             if problems:
@@ -144,6 +144,9 @@ class VidseekService:
                     f"refusing to serve {self.index_dir}: {'; '.join(problems)}. Serve it without --model/"
                     "--pretrained to use the index's own model, or rebuild the index with this model."
                 )
+        # Queries may run on an int8 copy of the text tower; classification keeps the float model.
+        self.text_encoder = quantize_text_tower(self.encoder) if settings.text_int8 else self.encoder
+        self.queries = QueryEncoder(self.text_encoder, threads=settings.query_threads_or_default)
         self._refresh(force=True)
 
     def _load_encoder(self, manifest: Manifest | None) -> VideoEncoder:
@@ -197,14 +200,13 @@ class VidseekService:
     # -- search
     def search_text(self, query: str, k: int, offset: int = 0, min_score: float | None = None) -> tuple[list[Hit], int]:
         reader = self.require_reader()
-        vector = self.queries.encode(query)
-        return self.search_vector(reader, vector, k, offset, min_score)
+        scored, total = self.queries.search(reader, query, k, offset, min_score)
+        return _hits(reader, scored), total
 
-    @staticmethod
     def search_vector(
-        reader: IndexReader, vector: np.ndarray, k: int, offset: int, min_score: float | None
+        self, reader: IndexReader, vector: np.ndarray, k: int, offset: int, min_score: float | None
     ) -> tuple[list[Hit], int]:
-        scored, total = reader.search(vector, k, offset, min_score)
+        scored, total = self.queries.search_vector(reader, vector, k, offset, min_score)
         return _hits(reader, scored), total
 
     def search_like(
@@ -217,7 +219,7 @@ class VidseekService:
         record = reader.segments([segment_id]).get(segment_id) if vector is not None else None
         if vector is None or record is None:
             raise NotFoundError(f"no segment {segment_id} in the index")
-        scored, total = reader.search(vector, offset + k + 1, 0, min_score)
+        scored, total = self.queries.search_vector(reader, vector, offset + k + 1, 0, min_score)
         others = [(i, s) for i, s in scored if i != segment_id]
         if min_score is None or len(others) < len(scored) or float(vector @ vector) >= min_score:
             total -= 1  # the total counted the query segment too

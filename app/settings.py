@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
@@ -19,6 +20,12 @@ class Settings(BaseSettings):
     model: str | None = Field(None, description="open_clip model name; default: the index's, else ViT-B-32")
     pretrained: str | None = Field(None, description="pretrained tag or weights file; default: the index's, else openai")
     device: str = Field("auto", description="auto, cpu or cuda")
+    text_int8: bool = Field(
+        False, description="embed search queries with an int8 copy of the text tower (CPU only; faster, cosine drift ~1e-3)"
+    )
+    query_threads: int | None = Field(
+        None, ge=1, description="threads torch and FAISS use for query batches; default: one fewer than the CPU cores, at least 1"
+    )
     max_upload_mb: float = Field(200.0, gt=0, description="largest accepted upload for /classify")
     host: str = "127.0.0.1"
     port: int = 8000
@@ -31,3 +38,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def query_threads_or_default(self) -> int:
+        # Leave a core to the event loop and the request threads: threads that wait for each other at
+        # every barrier on oversubscribed cores made batches 2-15x slower on 2 cores (bench_query.py).
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return self.query_threads or max(1, cores - 1)

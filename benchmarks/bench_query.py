@@ -1,10 +1,13 @@
 """Query latency of GET /search end to end: a real `vidseek serve` on loopback, closed-loop clients.
 
     python benchmarks/bench_query.py [--sizes 10000,100000] [--clients 1,8] [--requests 200] [--model ViT-B-32]
+                                     [--index-type auto] [--int8]
 
 Builds an index dir of synthetic but clustered segment vectors (with catalog rows) per size, serves it
 with the real text encoder (random weights: latency does not depend on their values), and reports
-p50/p95/p99 and throughput for each client count. Ends with one line of JSON.
+p50/p95/p99, throughput and the server's CPU time per query for each client count. ``--int8`` serves each
+index a second time with the int8 text encoder (VIDSEEK_TEXT_INT8=1) and reports its cosine drift from the
+float32 one over a few hundred captions. Ends with one line of JSON.
 """
 
 from __future__ import annotations
@@ -14,70 +17,27 @@ import json
 import os
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
-
-import httpx
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.bench_ann import clustered  # noqa: E402
-from indexer.build import BuildOptions, manifest_for  # noqa: E402
-from indexer.decode import VideoInfo  # noqa: E402
-from indexer.segment import plan_segments  # noqa: E402
-from indexer.store import IndexWriter  # noqa: E402
+from benchmarks.query_load import captions, distinct_captions, latency_summary, run_closed_loop, synthetic_index  # noqa: E402
 from models import load_encoder  # noqa: E402
+from models.quantize import quantize_text_tower, text_drift  # noqa: E402
 from tests.liveserver import running_server  # noqa: E402
-
-WORDS = "a man woman dog cat car street beach dancing running cooking red blue green night snow city river".split()
-
-
-def synthetic_index(index_dir: Path, encoder, segments: int, per_video: int = 100) -> None:
-    options = BuildOptions(Path("/synthetic"), index_dir)
-    writer = IndexWriter(index_dir, manifest_for(encoder, options), rebuild=True)
-    vectors = clustered(segments, encoder.dim, clusters=max(50, segments // 1000), seed=0)
-    for v, first in enumerate(range(0, segments, per_video)):
-        count = min(per_video, segments - first)
-        info = VideoInfo(count * 10.0, 25.0, 640, 360, "h264")
-        writer.add_video(
-            f"/synthetic/video{v:06d}.mp4",
-            f"fp{v}",
-            1,
-            info,
-            plan_segments(count * 10.0, 10.0),
-            vectors[first : first + count],
-            [],
-        )
-    writer.publish()
 
 
 def run_clients(base: str, clients: int, requests: int, seed: int) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    lock = threading.Lock()
     per_client = max(1, requests // clients)
+    plans = [captions(per_client, seed + i) for i in range(clients)]
+    return run_closed_loop(base, plans, lambda client, q: client.get("/search", params={"q": q, "k": 8}), timeout=30)
 
-    def loop(i: int):
-        rng = np.random.default_rng(seed + i)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for _ in range(per_client):
-                q = " ".join(rng.choice(WORDS, size=int(rng.integers(2, 7))))
-                started = time.perf_counter()
-                r = client.get("/search", params={"q": q, "k": 8})
-                elapsed = time.perf_counter() - started
-                r.raise_for_status()
-                with lock:
-                    latencies.append(elapsed)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return latencies, time.perf_counter() - started
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux): steadier than latency on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -86,40 +46,46 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--model", default="ViT-B-32")
+    parser.add_argument("--index-type", default="auto", choices=["auto", "flat", "hnsw", "ivfpq"])
+    parser.add_argument("--int8", action="store_true", help="also serve with the int8 text encoder and report its drift")
     args = parser.parse_args()
     encoder = load_encoder(args.model, "none", "cpu")
+    texts = ["fp32", "int8"] if args.int8 else ["fp32"]
     rows = []
     for size in map(int, args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             index_dir = Path(tmp) / "index"
-            synthetic_index(index_dir, encoder, size)
-            env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-            with running_server(index_dir, env) as (base, _):
-                run_clients(base, 2, 20, seed=99)  # warm-up
-                for clients in map(int, args.clients.split(",")):
-                    latencies, seconds = run_clients(base, clients, args.requests, seed=clients)
-                    ms = np.array(latencies) * 1000
-                    rows.append(
-                        {
-                            "segments": size,
-                            "clients": clients,
-                            "requests": len(ms),
-                            "p50_ms": round(float(np.percentile(ms, 50)), 1),
-                            "p95_ms": round(float(np.percentile(ms, 95)), 1),
-                            "p99_ms": round(float(np.percentile(ms, 99)), 1),
-                            "qps": round(len(ms) / seconds, 1),
-                        }
-                    )
-                    print(f"measured {rows[-1]}", file=sys.stderr, flush=True)
-    print(f"\nGET /search end to end, {args.model} text encoder on CPU, k=8")
-    print(f"{'segments':>9} {'clients':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'q/s':>7} {'p50/goal':>9} {'p99/goal':>9}")
+            synthetic_index(index_dir, encoder, size, index_type=args.index_type)
+            for text in texts:
+                env = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDSEEK_TEXT_INT8": str(int(text == "int8"))}
+                with running_server(index_dir, env) as (base, server):
+                    run_clients(base, 2, 20, seed=99)  # warm-up
+                    for clients in map(int, args.clients.split(",")):
+                        cpu = cpu_seconds(server.pid)
+                        latencies, seconds = run_clients(base, clients, args.requests, seed=clients)
+                        cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / len(latencies)
+                        summary = latency_summary(latencies, seconds)
+                        rows.append({"segments": size, "clients": clients, "text": text, **summary, "cpu_ms": round(cpu_ms, 1)})
+                        print(f"measured {rows[-1]}", file=sys.stderr, flush=True)
+    print(f"\nGET /search end to end, {args.model} text encoder on CPU, k=8, {args.index_type} index")
+    print(
+        f"{'segments':>9} {'clients':>8} {'text':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'q/s':>7} {'cpu ms/q':>9} "
+        f"{'p50/goal':>9} {'p99/goal':>9}"
+    )
     for r in rows:
         print(
-            f"{r['segments']:>9} {r['clients']:>8} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} {r['qps']:>7.1f} "
-            f"{r['p50_ms'] / 50:>9.2f} {r['p99_ms'] / 150:>9.2f}"
+            f"{r['segments']:>9} {r['clients']:>8} {r['text']:>5} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+            f"{r['qps']:>7.1f} {r['cpu_ms']:>9.1f} {r['p50_ms'] / 50:>9.2f} {r['p99_ms'] / 150:>9.2f}"
         )
-    print("goal at 100k segments with 8 clients: p50 <= 50 ms, p99 <= 150 ms (ratios <= 1)")
-    print(json.dumps({"benchmark": "query_latency", "model": args.model, "rows": rows}))
+    print("goal at 100k segments with 8 clients: p50 <= 50 ms, p99 <= 150 ms (ratios <= 1); cpu ms/q: server CPU per query")
+    drift = None
+    if args.int8:
+        cosines = text_drift(encoder, quantize_text_tower(encoder), distinct_captions(300, seed=7))
+        drift = {"captions": len(cosines), "min_cosine": round(float(cosines.min()), 5)}
+        drift["mean_cosine"] = round(float(cosines.mean()), 5)
+        print(f"int8 text encoder vs float32 over {len(cosines)} captions: cosine min {drift['min_cosine']}, ", end="")
+        print(f"mean {drift['mean_cosine']}")
+    print(json.dumps({"benchmark": "query_latency", "model": args.model, "index": args.index_type, "rows": rows, "int8": drift}))
 
 
 if __name__ == "__main__":

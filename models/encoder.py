@@ -113,6 +113,14 @@ class VideoEncoder:
         return [(labels[i], float(scores[i]), float(probabilities[i])) for i in order]
 
 
+def set_intra_op_threads(threads: int) -> None:
+    """How many threads torch uses inside one operation (a matrix product, a layer), for the whole process
+    (``torch.set_num_threads``): on a small machine that also serves HTTP, one is steadier than two."""
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    torch.set_num_threads(threads)
+
+
 def zero_shot_probabilities(cosines: np.ndarray, logit_scale: float) -> np.ndarray:
     """Softmax over cosine similarities scaled by the model's (learned) logit scale."""
     logits = np.asarray(cosines, dtype=np.float64) * logit_scale

@@ -1,45 +1,221 @@
+import os
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
 
 from app.batching import QueryEncoder
+from app.services import VidseekService
+from app.settings import Settings
+from indexer.build import BuildOptions, manifest_for
+from indexer.decode import VideoInfo
+from indexer.segment import plan_segments
+from indexer.store import IndexReader, IndexWriter
+from models.quantize import text_tower_is_int8
+
+SEGMENTS = 2000
 
 
-class CountingEncoder:
-    """Wraps the tiny encoder and records each call's batch."""
+class GatedEncoder:
+    """Wraps the tiny encoder: records each call's batch, holds the first call until ``gate`` opens, fails on 'boom'."""
 
     def __init__(self, encoder):
         self.inner = encoder
+        self.dim = encoder.dim
         self.calls = []
+        self.entered = threading.Event()
         self.gate = threading.Event()
 
     def encode_text(self, texts, template="{}"):
-        self.gate.wait(5)
+        self.entered.set()
+        self.gate.wait(10)
         self.calls.append(list(texts))
+        if any("boom" in t for t in texts):
+            raise RuntimeError("the encoder cannot take 'boom'")
         return self.inner.encode_text(texts, template)
 
 
-def test_concurrent_queries_share_encoder_calls_and_results_are_exact(tiny_encoder):
-    counting = CountingEncoder(tiny_encoder)
-    queries = QueryEncoder(counting)
-    texts = [f"query number {i}" for i in range(12)] + ["query number 3"]
-    results = {}
+class BrokenReader:
+    def search_batch(self, queries, ks, offsets, min_scores):
+        raise RuntimeError("this index generation is gone")
 
-    def ask(text):
-        results.setdefault(text, []).append(queries.encode(text))
 
-    threads = [threading.Thread(target=ask, args=(t,)) for t in texts]
+@pytest.fixture(scope="module", params=["flat", "hnsw"])
+def reader(request, _tiny_encoder, tmp_path_factory):
+    """A published index of 2000 random unit vectors with catalog rows (20 videos of 100 segments): exact
+    (searched in batches by one matrix product) or HNSW (by FAISS)."""
+    index_dir = tmp_path_factory.mktemp("batched-index")
+    manifest = manifest_for(_tiny_encoder, BuildOptions(Path("/synthetic"), index_dir))
+    writer = IndexWriter(index_dir, manifest, index_type=request.param)
+    vectors = np.random.default_rng(0).normal(size=(SEGMENTS, _tiny_encoder.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    for v, first in enumerate(range(0, SEGMENTS, 100)):
+        info = VideoInfo(1000.0, 25.0, 64, 64, "h264")
+        writer.add_video(f"/synthetic/{v}.mp4", f"fp{v}", 1, info, plan_segments(1000.0, 10.0), vectors[first : first + 100], [])
+    writer.publish()
+    opened = IndexReader(index_dir)
+    assert opened.manifest.index_type == request.param
+    yield opened
+    opened.close()
+
+
+def in_one_batch(queries: QueryEncoder, encoder: GatedEncoder, calls) -> list:
+    """Run each call on its own thread while the worker is held on a first query, so that they all reach it
+    in one batch; returns each call's result or exception."""
+    results = [None] * len(calls)
+
+    def run(i, call):
+        try:
+            results[i] = call()
+        except Exception as exc:  # noqa: BLE001 - the test looks at which caller got what
+            results[i] = exc
+
+    holder = threading.Thread(target=queries.encode, args=("hold the worker",))
+    holder.start()
+    assert encoder.entered.wait(10)
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
     for t in threads:
         t.start()
-    counting.gate.set()  # the first call was held until every request was queued
-    for t in threads:
-        t.join()
-    assert len(counting.calls) < len(texts)  # batched
-    assert sum(len(c) for c in counting.calls) == 12  # each distinct text encoded once
-    for text, vectors in results.items():
-        for v in vectors:
-            np.testing.assert_allclose(v, tiny_encoder.encode_text([text])[0], atol=1e-5)
-    calls = len(counting.calls)
-    queries.encode("query number 5")  # cached
-    assert len(counting.calls) == calls
+    deadline = time.monotonic() + 10
+    while queries.pending < len(calls) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    encoder.gate.set()
+    for t in [holder, *threads]:
+        t.join(10)
+    return results
+
+
+def test_concurrent_queries_share_encoder_calls_and_results_are_exact(tiny_encoder):
+    gated = GatedEncoder(tiny_encoder)
+    queries = QueryEncoder(gated)
+    texts = [f"query number {i}" for i in range(12)] + ["query number 3"]
+    results = in_one_batch(queries, gated, [lambda t=t: queries.encode(t) for t in texts])
+    assert gated.calls[1:] == [[f"query number {i}" for i in range(12)]]  # one call, each distinct text once
+    for text, vector in zip(texts, results):
+        np.testing.assert_allclose(vector, tiny_encoder.encode_text([text])[0], atol=1e-5)
+    assert results[3] is results[12]  # the repeated text shares one read-only vector
     queries.close()
+
+
+def test_batched_search_answers_each_caller_as_its_own_search_would(tiny_encoder, reader):
+    gated = GatedEncoder(tiny_encoder)
+    queries = QueryEncoder(gated)
+    like = reader.segment_vector(17)
+    asks = [  # (text or vector, k, offset, min_score): different pages and thresholds in one batch
+        ("a red car", 8, 0, None),
+        ("a red car", 3, 5, None),
+        ("dog on a beach", 10, 0, 0.1),
+        ("dog on a beach", 5, 2, 0.1),
+        ("snow at night", 4, 0, 0.2),
+        ("city river", 100, 40, None),
+        ("everything", 100, SEGMENTS - 30, None),  # past the end: the last 30
+        (like, 6, 0, None),
+    ]
+    calls = [
+        (lambda q=q, a=a: queries.search(reader, q, *a) if isinstance(q, str) else queries.search_vector(reader, q, *a))
+        for q, *a in asks
+    ]
+    results = in_one_batch(queries, gated, calls)
+    assert queries.searches == 1 and queries.searched == len(asks)  # one FAISS call for all of them
+    assert gated.calls[1:] == [["a red car", "dog on a beach", "snow at night", "city river", "everything"]]
+    for (q, k, offset, min_score), (hits, total) in zip(asks, results):
+        vector = tiny_encoder.encode_text([q])[0] if isinstance(q, str) else q
+        expected_hits, expected_total = reader.search(vector, k, offset, min_score)
+        assert [i for i, _ in hits] == [i for i, _ in expected_hits]
+        np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected_hits], atol=1e-5)
+        assert total == expected_total
+        exact = reader.manifest.index_type == "flat"  # HNSW need not reach every vector of a deep page
+        assert len(hits) == min(k, SEGMENTS - offset) or min_score is not None or not exact
+    assert results[-1][0][0][0] == 17  # a segment's own vector finds it first
+    queries.close()
+
+
+def test_errors_reach_only_the_callers_they_belong_to(tiny_encoder, reader):
+    gated = GatedEncoder(tiny_encoder)
+    queries = QueryEncoder(gated)
+    results = in_one_batch(
+        queries,
+        gated,
+        [
+            lambda: queries.search(reader, "a red car", 5),
+            lambda: queries.search(reader, "boom goes the query", 5),
+            lambda: queries.search(BrokenReader(), "a red car", 5),
+            lambda: queries.search(reader, "dog on a beach", 5),
+        ],
+    )
+    ok_red, boom, broken, ok_dog = results
+    assert isinstance(boom, RuntimeError) and "boom" in str(boom)
+    assert isinstance(broken, RuntimeError) and "generation is gone" in str(broken)
+    for (hits, _), text in ((ok_red, "a red car"), (ok_dog, "dog on a beach")):
+        expected, _ = reader.search(tiny_encoder.encode_text([text])[0], 5)
+        assert [i for i, _ in hits] == [i for i, _ in expected]
+        np.testing.assert_allclose([s for _, s in hits], [s for _, s in expected], atol=1e-5)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        queries.search(reader, "a red car", 0)
+    with pytest.raises(ValueError, match="shape"):
+        queries.search_vector(reader, np.zeros(3, np.float32), 5)
+    assert queries.search(reader, "snow", 2)[0]  # the worker is still serving
+    queries.close()
+
+
+def test_repeated_queries_skip_the_encoder_but_still_search(tiny_encoder, reader):
+    gated = GatedEncoder(tiny_encoder)
+    gated.gate.set()
+    queries = QueryEncoder(gated, cache_size=2)
+    first = queries.search(reader, "a red car", 8)
+    assert queries.search(reader, "a red car", 8) == first
+    assert queries.search(reader, "a red car", 4, 4) == (first[0][4:], first[1])
+    assert gated.calls == [["a red car"]] and queries.searches == 3
+    assert queries.encode("a red car") is queries.encode("a red car")
+    queries.encode("b")
+    queries.encode("c")  # the cache holds two texts: 'a red car' is the least recently used
+    queries.encode("a red car")
+    assert gated.calls == [["a red car"], ["b"], ["c"], ["a red car"]]
+    queries.close()
+
+
+def test_int8_setting_switches_only_the_query_text_tower(_tiny_encoder, built_index, monkeypatch):
+    monkeypatch.setenv("VIDSEEK_TEXT_INT8", "1")
+    settings = Settings(index_dir=built_index)
+    assert settings.text_int8
+    service = VidseekService(settings, encoder=_tiny_encoder)
+    assert text_tower_is_int8(service.text_encoder.model) and service.queries.encoder is service.text_encoder
+    assert service.encoder is _tiny_encoder and not text_tower_is_int8(_tiny_encoder.model)
+    assert service.text_encoder.model.visual is _tiny_encoder.model.visual  # picture queries stay float, not copied
+    hits, _ = service.search_text("red", 3)
+    float_hits, _ = VidseekService(Settings(index_dir=built_index, text_int8=False), encoder=_tiny_encoder).search_text("red", 3)
+    assert [h.segment.segment_id for h in hits] == [h.segment.segment_id for h in float_hits]
+    np.testing.assert_allclose([h.score for h in hits], [h.score for h in float_hits], atol=0.02)
+
+
+def test_query_threads_leave_a_core_to_the_requests_by_default(monkeypatch):
+    for cores, expected in ((1, 1), (2, 1), (16, 15)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)))
+        assert Settings().query_threads_or_default == expected
+    assert Settings(query_threads=3).query_threads_or_default == 3
+    with pytest.raises(ValidationError):
+        Settings(query_threads=0)
+
+
+def test_the_worker_runs_torch_with_its_own_thread_count(tiny_encoder):
+    seen = []
+
+    class Recording:
+        dim = tiny_encoder.dim
+
+        def encode_text(self, texts, template="{}"):
+            seen.append(torch.get_num_threads())
+            return tiny_encoder.encode_text(texts, template)
+
+    before = torch.get_num_threads()
+    try:
+        queries = QueryEncoder(Recording(), threads=1)
+        queries.encode("one thread")
+        assert seen == [1]
+        queries.close()
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+from torch import nn
+from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
+
+from models.quantize import QuantizationError, quantize_text_tower, text_drift, text_tower_is_int8
+
+WORDS = "a man woman dog cat car street beach dancing running cooking red blue green night snow city river".split()
+
+
+def captions(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 12)))) for _ in range(n)]
+
+
+def test_int8_text_tower_replaces_only_text_linear_layers(tiny_encoder):
+    int8 = quantize_text_tower(tiny_encoder)
+    text_layers = [type(m) for m in int8.model.transformer.modules() if isinstance(m, (nn.Linear, DynamicInt8Linear))]
+    assert DynamicInt8Linear in text_layers
+    assert text_tower_is_int8(int8.model) and not text_tower_is_int8(tiny_encoder.model)  # the original is untouched
+    assert int8.model.visual is tiny_encoder.model.visual  # shared, not copied
+    assert not any(isinstance(m, DynamicInt8Linear) for m in int8.model.visual.modules())
+    assert int8.spec == tiny_encoder.spec and int8.dim == tiny_encoder.dim
+
+
+def test_int8_text_vectors_stay_close_to_float(tiny_encoder):
+    int8 = quantize_text_tower(tiny_encoder)
+    texts = captions(300)
+    cosines = text_drift(tiny_encoder, int8, texts)
+    # Measured on this tiny random model: min 0.9989, mean 0.9996 over 3 x 300 captions.
+    assert cosines.shape == (300,)
+    assert cosines.min() >= 0.995 and cosines.mean() >= 0.999
+    assert cosines.mean() < 1 - 1e-7  # the int8 layers really run
+    vectors = int8.encode_text(texts[:5])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(int8.encode_text(texts[:5]), vectors, atol=1e-6)  # deterministic
+
+
+def test_int8_encoder_leaves_video_vectors_alone(tiny_encoder):
+    int8 = quantize_text_tower(tiny_encoder)
+    clip = np.random.default_rng(0).integers(0, 256, (4, 80, 96, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(int8.encode_video(clip), tiny_encoder.encode_video(clip))
+
+
+def test_int8_text_encoder_is_refused_off_cpu(tiny_encoder):
+    tiny_encoder.device = "cuda"
+    with pytest.raises(QuantizationError, match="CPU only"):
+        quantize_text_tower(tiny_encoder)
