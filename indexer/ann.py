@@ -4,6 +4,12 @@ The canonical store is always an ``IndexIDMap2(IndexFlatIP)`` (``vectors.faiss``
 and reconstruction, so incremental builds stay simple. When the library is large, publishing also builds an
 approximate index from those vectors (``search.faiss``), trained on the library's own vectors (never random
 ones), and the server loads only that. Thresholds come from ``benchmarks/bench_ann.py``.
+
+Memory (serialised search index, what the server holds, at 1M x 512): Flat 2056 bytes/vector, HNSW (M 32)
+2328, IVF-PQ with its exact re-ranking store 2133: the re-ranking store keeps the full vectors, so IVF-PQ
+here buys speed and recall, not memory. ``refine="sq8"`` (610 bytes/vector, recall@10 0.95-0.97 at 100k) or
+``refine="none"`` (85 bytes/vector, recall@10 0.41) are the memory-saving variants; neither reconstructs
+vectors exactly, so the default stays ``flat``.
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ import faiss
 import numpy as np
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
-FLAT_MAX = 100_000  # exact search stays under ~10 ms per query below this on 2 cores
-HNSW_MAX = 4_000_000  # above this HNSW's memory (vectors + graph) outgrows one machine: IVF-PQ
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
-IVF_NPROBE = 32
-PQ_REFINE = 4  # re-rank 4x k candidates with the exact vectors
+# Measured with benchmarks/bench_ann.py (clustered 512-d vectors, 200 queries, 1 search thread, 2 loaded cores):
+#   100k: Flat 36-60 ms; HNSW efSearch 256 recall@10 0.91, 512 0.97 (0.9 ms); IVF-PQ k_factor 4 0.74, 32 0.99 (0.4 ms)
+#   500k: Flat 94 ms;    HNSW efSearch 512 0.92, 1024 1.00 (2.3 ms, 268 s build)
+#   1M:   Flat 219 ms;   HNSW efSearch 256 0.69, 1024 0.95 (2.4 ms, 668 s build); IVF-PQ k_factor 32 0.99 (0.8 ms, 128 s)
+FLAT_MAX = 100_000  # exact search: 36-60 ms per query at 100k on 2 loaded cores
+HNSW_MAX = 500_000  # above this HNSW needs efSearch > 1024 for recall@10 >= 0.95 and builds ~5x slower than IVF-PQ
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 1024  # efSearch 256 gave recall 0.91 at 100k, 0.69 at 1M
+IVF_NPROBE = 32  # 64 probes gave the same recall at 100k and 1M: the PQ ranking, not the probes, limits it
+PQ_M = 64  # sub-quantizers of 8 bits: 64 bytes per vector
+PQ_REFINE = 32  # re-rank 32x k PQ candidates with the exact vectors: recall 0.41 (codes only), 0.73 (4x), 0.96 (16x), 0.99
 IVFPQ_MIN = 10_000  # fewer vectors than this cannot train 256-centroid codebooks well: exact search instead
 
 
@@ -41,24 +52,53 @@ def stored_vectors(store: faiss.IndexIDMap2) -> tuple[np.ndarray, np.ndarray]:
     return ids, vectors
 
 
-def build_search_index(store: faiss.IndexIDMap2, kind: str, seed: int = 0) -> faiss.Index:
-    """An approximate index over every vector of ``store`` (same ids); ``flat`` returns the store itself."""
+def index_params(kind: str, count: int, d: int = 512) -> dict:
+    """The parameters ``build_search_index`` and ``tune_for_search`` use for ``kind`` at ``count`` vectors:
+    what a manifest records next to the index type (the query-time ones are not stored in the FAISS file)."""
+    if kind == "flat":
+        return {}
+    if kind == "hnsw":
+        return {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH}
+    if kind == "ivfpq":
+        nlist = max(16, min(65536, int(2 * math.sqrt(count))))
+        m = next(m for m in (PQ_M, 32, 16, 8, 4, 2, 1) if d % m == 0 and m <= d)
+        return {"nlist": nlist, "pq_m": m, "pq_bits": 8, "nprobe": IVF_NPROBE, "refine": "flat", "k_factor": PQ_REFINE}
+    raise ValueError(f"unknown index type {kind!r}")
+
+
+def build_search_index(store: faiss.IndexIDMap2, kind: str, seed: int = 0, **overrides) -> faiss.Index:
+    """An approximate index over every vector of ``store`` (same ids); ``flat`` returns the store itself.
+
+    ``overrides`` replace entries of ``index_params`` (the benchmark's sweeps); ``refine`` may be ``flat``
+    (exact re-ranking, ~4 bytes/dim more), ``sq8`` (~1 byte/dim more) or ``none``."""
     if kind == "flat":
         return store
     ids, vectors = stored_vectors(store)
     n, d = vectors.shape
+    params = {**index_params(kind, n, d), **overrides}
     if kind == "hnsw":
-        inner = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner = faiss.IndexHNSWFlat(d, params["M"], faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = params["efConstruction"]
+        inner.hnsw.efSearch = params["efSearch"]
     elif kind == "ivfpq":
-        nlist = max(16, min(65536, int(2 * math.sqrt(n))))
-        m = next(m for m in (64, 32, 16, 8, 4, 2, 1) if d % m == 0 and m <= d)
         quantizer = faiss.IndexFlatIP(d)
-        ivf = faiss.IndexIVFPQ(quantizer, d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors[np.random.default_rng(seed).permutation(n)[: min(200_000, max(40 * nlist, 20_000))]]
+        ivf = faiss.IndexIVFPQ(quantizer, d, params["nlist"], params["pq_m"], params["pq_bits"], faiss.METRIC_INNER_PRODUCT)
+        ivf.nprobe = params["nprobe"]
+        sample = vectors[np.random.default_rng(seed).permutation(n)[: min(200_000, max(40 * params["nlist"], 20_000))]]
         ivf.train(sample)  # trained on the library's own vectors
-        inner = faiss.IndexRefineFlat(ivf)
-        inner.k_factor = PQ_REFINE
+        if params["refine"] == "flat":
+            inner = faiss.IndexRefineFlat(ivf)
+        elif params["refine"] == "sq8":
+            sq8 = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+            inner = faiss.IndexRefine(ivf, sq8)
+            sq8.train(sample)
+            inner.is_trained = True
+        elif params["refine"] == "none":
+            inner = ivf
+        else:
+            raise ValueError(f"unknown refine {params['refine']!r}: flat, sq8 or none")
+        if params["refine"] != "none":
+            inner.k_factor = params["k_factor"]
     else:
         raise ValueError(f"unknown index type {kind!r}")
     index = faiss.IndexIDMap2(inner)
@@ -71,9 +111,21 @@ def tune_for_search(index: faiss.Index) -> faiss.Index:
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
     if isinstance(inner, faiss.IndexHNSWFlat):
         inner.hnsw.efSearch = HNSW_EF_SEARCH
-    if isinstance(inner, faiss.IndexRefineFlat):
+    if isinstance(inner, faiss.IndexRefine):  # IndexRefineFlat is one
         inner.k_factor = PQ_REFINE
         base = faiss.downcast_index(inner.base_index)
         if isinstance(base, faiss.IndexIVF):
             base.nprobe = IVF_NPROBE
+    elif isinstance(inner, faiss.IndexIVF):
+        inner.nprobe = IVF_NPROBE
     return index
+
+
+def set_search_threads(threads: int) -> None:
+    """FAISS's OpenMP threads for searches made from the calling thread (and threads started after it).
+
+    On a small machine that also serves HTTP, two OpenMP threads on two busy cores wait for each other at
+    every barrier: one thread per search is steadier (benchmarks/bench_query.py)."""
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    faiss.omp_set_num_threads(threads)
