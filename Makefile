@@ -1,4 +1,4 @@
-# vidseek: the two commands a new user needs are `make serve LIBRARY=...` and `make test`.
+# vidseek: the two commands a new user needs are `make serve [LIBRARY=...]` and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,20 +7,22 @@ MODEL ?= ViT-B-32
 PRETRAINED ?= openai
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# torch and torchvision are pinned to the builds this project is tested with.
-TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# torch and torchvision are pinned in requirements/torch.txt; every install, here and in docker/, is held to the
+# tested versions by the lock requirements/constraints.txt (`make lock` after changing a dependency).
+CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: help setup serve index test lint clean bench-index bench-query bench-ann bench-finetune
+.PHONY: help setup serve demo index test lint lock clean bench-index bench-query bench-ann bench-finetune bench-peer
 
 help:
 	@echo "make serve LIBRARY=/path/to/videos [MODEL=ViT-B-32 PRETRAINED=openai|/path/weights.pt]  index + serve on http://$(HOST):$(PORT)/"
+	@echo "make serve  (no LIBRARY) or  make demo                                               the offline demo: no download needed"
 	@echo "make test                                                                            set up and run the test suite"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements/torch.txt $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --constraint $(CONSTRAINTS) --requirement requirements/torch.txt
+	$(PY) -m pip install -q --constraint $(CONSTRAINTS) -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -29,15 +31,32 @@ index: setup
 	@test -n "$(LIBRARY)" || { echo "usage: make index LIBRARY=/path/to/videos [MODEL=... PRETRAINED=...]"; exit 2; }
 	$(VENV)/bin/vidseek index build "$(LIBRARY)" --index-dir "$(INDEX_DIR)" --model "$(MODEL)" --pretrained "$(PRETRAINED)"
 
+# With no LIBRARY, serve falls back to the offline demo (synthetic clips + a tiny model fine-tuned here).
+DEMO := HF_HUB_OFFLINE=1 $(VENV)/bin/vidseek demo --host "$(HOST)" --port "$(PORT)" $(DEMO_ARGS)
+ifeq ($(strip $(LIBRARY)),)
+serve: setup
+	@echo "make serve: no LIBRARY given, so this serves the offline demo: a synthetic library and a tiny model fine-tuned on it, here."
+	@echo "To search your own videos instead: make serve LIBRARY=/path/to/videos [PRETRAINED=openai|/path/to/weights.pt]"
+	$(DEMO)
+else
 serve: index
 	$(VENV)/bin/vidseek serve --index-dir "$(INDEX_DIR)" --host "$(HOST)" --port "$(PORT)"
+endif
+
+demo: setup
+	$(DEMO)
 
 test: setup
 	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(VENV)/bin/ruff check app indexer models tests benchmarks
+	$(VENV)/bin/ruff check app indexer models tests benchmarks docker requirements
 	$(VENV)/bin/lint-imports
+	VENV=$(VENV) bash docker/lint.sh
+
+# Re-pin requirements/constraints.txt to what the virtualenv holds (after changing pyproject.toml or torch.txt).
+lock: setup
+	$(PY) requirements/lock.py > $(CONSTRAINTS).new && mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 # Benchmarks print a table of ratios measured in one run, then one line of JSON.
 bench-index: setup
@@ -51,6 +70,9 @@ bench-ann: setup
 
 bench-finetune: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_finetune.py $(BENCH_ARGS)
+
+bench-peer: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_peer.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(serve, "default: the index's own")
     serve.add_argument("--host", help="bind address (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: 8000)")
+    serve.add_argument(
+        "--text-int8",
+        action="store_true",
+        default=None,
+        help="embed queries with an int8 copy of the text tower (CPU only; faster, cosine drift ~1e-3 from float32)",
+    )
+    serve.add_argument(
+        "--query-threads", type=int, help="threads for query batches (default: one fewer than the CPU cores, at least 1)"
+    )
 
     search = commands.add_parser("search", help="search the index from the shell")
     search.add_argument("query", help="what to look for, in words")
@@ -107,7 +116,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_dir(classify)
     _add_model(classify, "default: the index's own, else ViT-B-32 / openai")
     _add_model_commands(commands)
+    _add_db_commands(commands)
     return parser
+
+
+def _add_db_commands(commands) -> None:
+    db = commands.add_parser(
+        "db",
+        help="inspect or migrate the catalog's schema",
+        description="The SQL catalog's schema is versioned (Alembic revisions shipped inside vidseek). 'index build' "
+        "migrates the catalog it writes; the server only reads, and refuses a catalog at another revision. After "
+        "installing a newer vidseek, 'db upgrade' migrates an existing index's catalog (SQLite inside the index, or "
+        "the --db-url / VIDSEEK_DB_URL database).",
+    )
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    for name, help_text in (
+        ("upgrade", "migrate the catalog to this vidseek's schema revision (creates the schema in an empty database)"),
+        ("current", "print the catalog's schema revision and this vidseek's (exit status 1 if they differ)"),
+    ):
+        action = db_commands.add_parser(name, help=help_text, description=help_text)
+        where = action.add_mutually_exclusive_group()
+        where.add_argument("--db-url", help="SQLAlchemy URL of the catalog database (default: $VIDSEEK_DB_URL)")
+        where.add_argument(
+            "--index-dir", type=Path, help="the index whose catalog to use (default: $VIDSEEK_INDEX_DIR or ./vidseek-index)"
+        )
 
 
 def _add_clip_data(parser: argparse.ArgumentParser) -> None:
@@ -201,6 +233,27 @@ def _add_model_commands(commands) -> None:
     synth.add_argument("--two-objects", type=float, default=0.2, help="share of clips with two objects (default: 0.2)")
     synth.add_argument("--workers", type=int, help="encoder processes (default: one per CPU core)")
 
+    demo = commands.add_parser(
+        "demo",
+        help="the offline demo: synthetic clips, a fine-tuned tiny model, an index, the search page",
+        description="Show the whole product with no download: write a synthetic library of captioned clips, fine-tune "
+        "the tiny model on its training split, index the held-out test split with it, report how often a held-out "
+        "caption finds its own clip first (R@1), and serve the search page with example queries as suggestions. "
+        "Everything is kept under --cache-dir, one folder per settings, and reused by the next run.",
+    )
+    demo.add_argument("--cache-dir", type=Path, help="where the demo keeps its files (default: ~/.cache/vidseek/demo)")
+    demo.add_argument("--clips", type=int, default=1000, help="synthetic clips in all; 10%% are indexed (default: 1000)")
+    demo.add_argument("--epochs", type=int, default=20, help="fine-tuning epochs (default: 20)")
+    demo.add_argument("--frames", type=int, default=8, help="frames per clip (default: 8)")
+    demo.add_argument("--model", default="vidseek-tiny", help="model to train from random weights (default: vidseek-tiny)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data and of training (default: 0)")
+    demo.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the model runs (default: auto)")
+    demo.add_argument("--host", help="bind address (default: 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="port (default: 8000)")
+    demo.add_argument("--no-serve", action="store_true", help="prepare and measure, then exit")
+    demo.add_argument("--clean", action="store_true", help="delete everything the demo wrote under --cache-dir, then exit")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     model = commands.add_parser("model", help="inspect weights files")
     model_commands = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     inspect = model_commands.add_parser(
@@ -216,7 +269,7 @@ def _add_model_commands(commands) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {
         key: value
-        for key in ("index_dir", "db_url", "model", "pretrained", "device", "host", "port")
+        for key in ("index_dir", "db_url", "model", "pretrained", "device", "host", "port", "text_int8", "query_threads")
         if (value := getattr(args, key, None)) is not None
     }
     return Settings(**overrides)
@@ -255,22 +308,54 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 1 if report.all_failed else 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+def cmd_db(args: argparse.Namespace) -> int:
+    from indexer.catalog import catalog_revision, describe_url, head_revision, revision_problem, upgrade_catalog
+    from indexer.store import index_catalog_revision, upgrade_index_catalog
 
-    from app.main import create_app
+    settings = _settings(args)
+    # A database URL (--db-url, or VIDSEEK_DB_URL without --index-dir) names the catalog itself; otherwise the
+    # index's manifest says where its catalog is (its own SQLite file, or the VIDSEEK_DB_URL database).
+    url = settings.db_url if args.index_dir is None else None
+    where = describe_url(url) if url else f"the catalog of {settings.index_dir}"
+    head = head_revision()
+    if args.db_command == "upgrade":
+        before, after = upgrade_catalog(url) if url else upgrade_index_catalog(settings.index_dir, settings.db_url)
+        change = "already at" if before == after else f"upgraded from {before or 'no revision'} to"
+        print(f"{where}: {change} revision {after}")
+        return 0
+    current = catalog_revision(url) if url else index_catalog_revision(settings.index_dir, settings.db_url)
+    print(f"{where}: revision {current or 'none'}; this vidseek's is {head}")
+    upgrade = f"vidseek db upgrade --db-url '{where}'" if url else f"vidseek db upgrade --index-dir {settings.index_dir}"
+    problem = revision_problem(current, upgrade)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     from app.services import VidseekService
 
     settings = _settings(args)
     service = VidseekService(settings)  # load before binding, so a bad model or index fails right here
+    _serve(settings, service)
+    return 0
+
+
+def _serve(settings: Settings, service, examples: list[str] = ()) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
     reader = service.reader
     where = f"{reader.count} segments from {reader.manifest.videos} videos" if reader else "no index yet"
     print(
         f"serving {settings.index_dir} ({where}) with {service.encoder.spec.name} on http://{settings.host}:{settings.port}/",
         file=sys.stderr,
     )
-    uvicorn.run(create_app(settings, service), host=settings.host, port=settings.port, log_level="info")
-    return 0
+    app = create_app(settings, service)
+    app.state.examples = list(examples)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
 def _open_service(args: argparse.Namespace):
@@ -495,6 +580,49 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    import shutil
+
+    from app.demo import DemoOptions, default_cache_dir, run_demo
+    from app.services import VidseekService
+
+    cache_dir = args.cache_dir or default_cache_dir()
+    if args.clean:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        print(f"removed {cache_dir}")
+        return 0
+    options = DemoOptions(
+        cache_dir=cache_dir,
+        clips=args.clips,
+        epochs=args.epochs,
+        frames=args.frames,
+        seed=args.seed,
+        model=args.model,
+        device=args.device or "auto",
+        progress=_progress_on(args),
+    )
+    say = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    say(
+        "vidseek demo: a synthetic library of captioned clips and a tiny model fine-tuned on it, made here with no download "
+        f"(kept in {options.folder}).\n"
+        "  Your own videos instead: make serve LIBRARY=/path/to/videos [PRETRAINED=openai|/path/to/weights.pt]"
+    )
+    result = run_demo(options, say)
+    if result.reused:
+        say(f"reused from {result.folder}: {', '.join(result.reused)}")
+    print(
+        f"demo index: {result.test_clips} held-out clips; a held-out caption finds its own clip first "
+        f"(R@1) {result.r1:.2f} of the time (chance {result.chance_r1:.3f})"
+    )
+    print("example queries shown on the page (held-out captions answered with their own clip first):")
+    print("\n".join(f"  {query}" for query in result.suggestions))
+    if args.no_serve:
+        return 0
+    settings = Settings(index_dir=result.index_dir, **{k: v for k in ("host", "port") if (v := getattr(args, k)) is not None})
+    _serve(settings, VidseekService(settings), result.suggestions)
+    return 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from models import load_encoder
     from models.checkpoints import read_weights
@@ -521,6 +649,8 @@ COMMANDS = {
     "eval": cmd_eval,
     "synth": cmd_synth,
     "model": cmd_model,
+    "db": cmd_db,
+    "demo": cmd_demo,
 }
 
 
@@ -542,11 +672,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def _message(exc: Exception) -> str:
     from app.services import NoIndexError
+    from indexer.catalog import CatalogError
     from indexer.decode import DecodeError
+    from indexer.ray_build import RayBuildError
     from indexer.store import IndexError_
-    from models import ModelError
+    from models import ModelError, WeightsUnavailableError
 
-    known = (ModelError, IndexError_, DecodeError, NoIndexError, ValueError, FileNotFoundError, NotADirectoryError)
+    known = (
+        ModelError, IndexError_, CatalogError, DecodeError, RayBuildError, NoIndexError,
+        ValueError, FileNotFoundError, NotADirectoryError,
+    )  # fmt: skip
+    if isinstance(exc, WeightsUnavailableError):
+        return f"{exc} Or see the whole product work offline first: 'vidseek demo' (or 'make demo')."
     if isinstance(exc, known):
         return str(exc)
     return f"{type(exc).__name__}: {exc} (run with -v for the traceback)"

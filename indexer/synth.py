@@ -68,6 +68,12 @@ class SynthClip:
         return " and ".join(o.phrase() for o in self.objects) + f" on a {self.background} background"
 
     @property
+    def slug(self) -> str:
+        """The caption as a file name ("small-red-triangle-moving-horizontally-on-blue"), so a result is checkable by eye."""
+        words = [w for w in self.caption.split() if w not in ("a", "background")]
+        return "-".join(words)[:120]
+
+    @property
     def label(self) -> str:
         """The class for zero-shot classification: the colour and shape of the first object."""
         return f"{self.objects[0].colour} {self.objects[0].shape}"
@@ -222,13 +228,14 @@ def _write_one(job: tuple[Path, SynthClip, int, float, int, int]) -> None:
 
 
 def generate(out_dir: Path, options: SynthOptions = SynthOptions(), progress=None) -> SynthReport:
-    """Write ``videos/``, ``train.csv`` and ``test.csv`` (columns video,caption,label; paths relative to the CSV)."""
+    """Write ``videos/train/``, ``videos/test/`` (files named after their captions), ``train.csv`` and ``test.csv``
+    (columns video,caption,label; paths relative to the CSV). ``videos/test`` alone is a searchable library."""
     out_dir = Path(out_dir)
     train, test, held_out = plan_split(options)
     jobs, rows = [], {"train": [], "test": []}
     for split, clips in (("train", train), ("test", test)):
         for i, clip in enumerate(clips):
-            relative = f"videos/{split}_{i:05d}.mp4"
+            relative = f"videos/{split}/{i:05d}-{clip.slug}.mp4"
             seed = options.seed * 1_000_003 + (0 if split == "train" else 500_000) + i
             jobs.append((out_dir / relative, clip, seed, options.seconds, options.fps, options.size))
             rows[split].append({"video": relative, "caption": clip.caption, "label": clip.label})
