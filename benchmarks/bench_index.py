@@ -37,19 +37,33 @@ def make_library(root: Path, clips: int, seconds: float, size: tuple[int, int]) 
     ]
 
 
-def decode_only(paths, frames, segment_seconds, short_side, workers):
+def decode_only(paths, frames, segment_seconds, short_side, workers, decoder="pyav"):
     started = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        results = list(pool.map(_decode_file, [(str(p), frames, segment_seconds, short_side) for p in paths]))
+        jobs = [(decoder, str(p), frames, segment_seconds, short_side) for p in paths]
+        results = list(pool.map(_decode_file, jobs))
     seconds = time.perf_counter() - started
     clips = [clip for result in results for clip in result]
     return len(clips), seconds, clips
 
 
 def _decode_file(args):
-    path, frames, segment_seconds, short_side = args
-    info = probe_video("pyav", path)
-    return list(decode_segments("pyav", path, plan_segments(info.duration, segment_seconds), frames, short_side).clips)
+    decoder, path, frames, segment_seconds, short_side = args
+    info = probe_video(decoder, path)
+    return list(decode_segments(decoder, path, plan_segments(info.duration, segment_seconds), frames, short_side).clips)
+
+
+def other_backends(names, paths, frames, short_side, workers) -> dict[str, float | str]:
+    """Decode-only segments/s of each other backend, on the same files with the same sampling and workers
+    (decord runs behind its per-read spot check against PyAV, as the indexer runs it)."""
+    rates: dict[str, float | str] = {}
+    for name in names:
+        try:
+            segments, seconds, _ = decode_only(paths, frames, 10.0, short_side, workers, decoder=name)
+            rates[name] = segments / seconds
+        except Exception as exc:  # noqa: BLE001 - a backend that is not installed here is reported, not fatal
+            rates[name] = f"unavailable: {str(exc).splitlines()[0][:80]}"
+    return rates
 
 
 def encode_only(encoder, clips, batch_size):
@@ -69,6 +83,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--backends", default="decord,torchcodec", help="other decoders to time decode-only, beside PyAV (comma separated)"
+    )
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
 
@@ -78,6 +95,7 @@ def main() -> None:
         library = Path(tmp) / "library"
         paths = make_library(library, args.clips, args.seconds, (width, height))
         segments, decode_s, clips = decode_only(paths, args.frames, 10.0, short_side, args.workers)
+        backends = other_backends([b for b in args.backends.split(",") if b], paths, args.frames, short_side, args.workers)
         encode_only(encoder, clips[: args.batch_size], args.batch_size)  # warm-up
         encode_s = encode_only(encoder, clips, args.batch_size)
         options = BuildOptions(
@@ -105,6 +123,13 @@ def main() -> None:
     for name, rate in rates.items():
         print(f"{name:<14}{rate:>12.2f}{rate * args.frames:>12.1f}{rate / slower:>18.2f}")
     print(f"build / min(decode, encode) = {ratio:.2f}  (goal >= 0.90)")
+    print(f"\ndecode-only per backend (same files, sampling and {args.workers} workers)")
+    print(f"{'pyav':<14}{rates['decode_only']:>12.2f}{1.0:>12.2f}  (vs PyAV)")
+    for name, rate in backends.items():
+        if isinstance(rate, float):
+            print(f"{name:<14}{rate:>12.2f}{rate / rates['decode_only']:>12.2f}")
+        else:
+            print(f"{name:<14}  {rate}")
     print(
         json.dumps(
             {
@@ -117,6 +142,8 @@ def main() -> None:
                 "segments": segments,
                 **{f"{k}_segments_per_s": round(v, 3) for k, v in rates.items()},
                 "build_vs_slower_stage": round(ratio, 3),
+                "decode_only_by_backend": {"pyav": round(rates["decode_only"], 3)}
+                | {k: round(v, 3) if isinstance(v, float) else v for k, v in backends.items()},
             }
         )
     )
