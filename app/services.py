@@ -25,6 +25,7 @@ from indexer.build import POSTER_SHORT_SIDE
 from indexer.catalog import VIDEO_INDEXED, Video
 from indexer.store import (
     CURRENT,
+    IndexCatalogError,
     IndexMismatchError,
     IndexNotFoundError,
     IndexReader,
@@ -170,7 +171,9 @@ class VidseekService:
                 return
             try:
                 reader = IndexReader(self.index_dir, self.settings.db_url)
-            except (IndexNotFoundError, OSError, RuntimeError) as exc:
+            except (IndexNotFoundError, IndexCatalogError, OSError, RuntimeError) as exc:
+                if isinstance(exc, IndexCatalogError) and self._reader is None:
+                    raise  # at start-up: say which revision and what to run, instead of serving nothing
                 log.error("cannot open index generation %s: %s", name, exc)
                 self._current_name = name
                 return
