@@ -122,6 +122,9 @@ class Manifest:
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
                 problems.append(f"{name}: index has {mine!r}, asked for {theirs!r}")
+        mine, theirs = (m.decoder == "pyav-keyframes" for m in (self, other))  # --fast-seek samples other frames
+        if mine != theirs:
+            problems.append(f"fast seek: index built {'with' if mine else 'without'} --fast-seek")
         return problems
 
 

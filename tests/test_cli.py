@@ -109,3 +109,18 @@ def test_help_lists_every_command():
     out = vidseek("--help").stdout
     for command in ("index", "serve", "search", "classify"):
         assert command in out
+
+
+def test_fast_seek_builds_from_keyframes_and_needs_a_rebuild_to_switch(tmp_path):
+    make_video(tmp_path / "lib" / "a.mp4", 3, gop=10)
+    base = ["index", "build", str(tmp_path / "lib"), "--index-dir", str(tmp_path / "idx"), "--model", "vidseek-tiny"]
+    base += ["--pretrained", "none", "--frames", "2", "--no-progress"]
+    fast = vidseek(*base, "--fast-seek", check=False)
+    assert fast.returncode == 0, fast.stderr
+    assert json.loads((next((tmp_path / "idx" / "generations").iterdir()) / "manifest.json").read_text())["decoder"] == (
+        "pyav-keyframes"
+    )
+    exact = vidseek(*base, check=False)
+    assert exact.returncode != 0 and "--fast-seek" in exact.stderr
+    clash = vidseek(*base, "--fast-seek", "--decoder", "decord", check=False)
+    assert clash.returncode == 2 and "cannot be combined" in clash.stderr

@@ -53,3 +53,14 @@ def test_unknown_decoder():
 def test_scaled_size_keeps_aspect():
     assert scaled_size(1920, 1080, 224) == (398, 224)
     assert scaled_size(480, 640, 224) == (224, 299)
+
+
+@pytest.mark.parametrize("times", [[0.05, 7.0, 9.0, 29.5], [22.0, 3.9, 4.1, 15.2]])
+def test_fast_seek_takes_the_nearest_keyframe(numbered, times):
+    """Keyframes every 8 s (frames 0, 80, 160, 240): each instant gets the nearest one, really decoded."""
+    frames = get_decoder("pyav-keyframes").read(numbered, times, short_side=96)
+    assert frames.images.shape == (len(times), 96, 171, 3)
+    for image, t, chosen in zip(frames.images, times, frames.times):
+        keyframe = min((0.0, 8.0, 16.0, 24.0), key=lambda k: (abs(k - t), k))
+        assert chosen == pytest.approx(keyframe) and read_frame_number(image) == round(keyframe * FPS)
+    assert not type(get_decoder("pyav-keyframes")).__name__.startswith("Verified")  # differs from PyAV on purpose
