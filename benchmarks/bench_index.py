@@ -38,13 +38,21 @@ def make_library(root: Path, clips: int, seconds: float, size: tuple[int, int]) 
 
 
 def decode_only(paths, frames, segment_seconds, short_side, workers, decoder="pyav"):
-    started = time.perf_counter()
+    """Steady-state decode throughput: the workers are started and have imported the decoder before the clock starts."""
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_warm_up, [(decoder, str(paths[0]))] * workers))
+        started = time.perf_counter()
         jobs = [(decoder, str(p), frames, segment_seconds, short_side) for p in paths]
         results = list(pool.map(_decode_file, jobs))
-    seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
     clips = [clip for result in results for clip in result]
     return len(clips), seconds, clips
+
+
+def _warm_up(args):
+    decoder, path = args
+    probe_video(decoder, path)
+    time.sleep(0.2)  # so that every worker gets one
 
 
 def _decode_file(args):
