@@ -141,13 +141,7 @@ class PyAVDecoder:
                 for frame in decoded:
                     t = _frame_time(frame, tb, t0, last_time, fps)
                     last_time = t
-                    while next_target < len(targets) and t >= targets[next_target]:
-                        target = targets[next_target]
-                        if previous is not None and target - previous[0] <= t - target:  # ties: the earlier frame
-                            chosen[next_target] = (previous[0], convert(previous[1]))
-                        else:
-                            chosen[next_target] = (t, convert(frame))
-                        next_target += 1
+                    next_target = _take_nearest(targets, next_target, chosen, previous, (t, frame), convert)
                     previous = (t, frame)
                     # Skip a long gap with one seek, once per target: a seek that lands short (sparse
                     # keyframes, end of stream) is followed by plain decoding, never by another seek.
@@ -177,11 +171,7 @@ class PyAVDecoder:
                 image = convert(previous[1])
                 for i in range(next_target, len(targets)):
                     chosen[i] = (previous[0], image)
-        images = np.empty((len(times), out_h, out_w, 3), dtype=np.uint8)
-        frame_times = [0.0] * len(times)
-        for rank, index in enumerate(order):
-            frame_times[index], images[index] = chosen[rank]
-        return Frames(images=images, times=frame_times, end_time=end_time)
+        return _in_asked_order(chosen, order, (out_h, out_w), end_time)
 
 
 class PyAVKeyframeDecoder(PyAVDecoder):
@@ -210,13 +200,7 @@ class PyAVKeyframeDecoder(PyAVDecoder):
                 for frame in container.decode(stream):
                     t = _frame_time(frame, tb, t0, last_time, fps)
                     last_time = t
-                    while next_target < len(targets) and t >= targets[next_target]:
-                        target = targets[next_target]
-                        if previous is not None and target - previous[0] <= t - target:
-                            chosen[next_target] = (previous[0], convert(previous[1]))
-                        else:
-                            chosen[next_target] = (t, convert(frame))
-                        next_target += 1
+                    next_target = _take_nearest(targets, next_target, chosen, previous, (t, frame), convert)
                     previous = (t, frame)
                     if next_target == len(targets):
                         break
@@ -229,11 +213,30 @@ class PyAVKeyframeDecoder(PyAVDecoder):
                 image = convert(previous[1])
                 for i in range(next_target, len(targets)):
                     chosen[i] = (previous[0], image)
-        images = np.empty((len(times), out_h, out_w, 3), dtype=np.uint8)
-        frame_times = [0.0] * len(times)
-        for rank, index in enumerate(order):
-            frame_times[index], images[index] = chosen[rank]
-        return Frames(images=images, times=frame_times, end_time=None)
+        return _in_asked_order(chosen, order, (out_h, out_w), None)
+
+
+def _take_nearest(targets, next_target: int, chosen: list, previous, current, convert) -> int:
+    """Give every target up to ``current``'s time the nearer of ``previous`` and ``current`` (ties: the earlier
+    frame); returns the first target still open."""
+    t, frame = current
+    while next_target < len(targets) and t >= targets[next_target]:
+        target = targets[next_target]
+        if previous is not None and target - previous[0] <= t - target:
+            chosen[next_target] = (previous[0], convert(previous[1]))
+        else:
+            chosen[next_target] = (t, convert(frame))
+        next_target += 1
+    return next_target
+
+
+def _in_asked_order(chosen: list, order: list[int], size: tuple[int, int], end_time: float | None) -> Frames:
+    """Frames chosen for the sorted instants, put back in the order they were asked for."""
+    images = np.empty((len(chosen), *size, 3), dtype=np.uint8)
+    frame_times = [0.0] * len(chosen)
+    for rank, index in enumerate(order):
+        frame_times[index], images[index] = chosen[rank]
+    return Frames(images=images, times=frame_times, end_time=end_time)
 
 
 class DecordDecoder:
