@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from app import __version__
-from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
+from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings, cache_root
 
 log = logging.getLogger("vidseek")
 
@@ -301,7 +301,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         index_type=args.index_type,
         file_timeout=args.file_timeout,
         checkpoint_seconds=args.checkpoint_seconds,
-        progress=not args.no_progress and (sys.stderr.isatty() or os.environ.get("VIDSEEK_PROGRESS") == "1"),
+        progress=_progress_on(args),
     )
     print(
         f"indexing {args.library} into {settings.index_dir} "
@@ -441,8 +441,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def _cache_dir(args: argparse.Namespace) -> Path:
     if args.cache_dir is not None:
         return args.cache_dir
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "vidseek" / "frames"
+    return cache_root() / "frames"
 
 
 def _progress_on(args: argparse.Namespace) -> bool:

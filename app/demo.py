@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.settings import cache_root
 from indexer.synth import SynthClip, SynthOptions, generate, plan_split
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,7 @@ DEMO_VERSION = 1  # bump when what the demo writes changes, so old caches are no
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "vidseek" / "demo"
+    return cache_root() / "demo"
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoRe
 def _synthesise(data: Path, options: DemoOptions) -> None:
     if data.exists():
         shutil.rmtree(data)  # a run stopped half-way: its CSVs were never written
-    bar = _progress_bar(round(options.clips), "clips", options.progress)
+    bar = _progress_bar(options.clips, "clips", options.progress)
     try:
         generate(data, options.synth, progress=bar)
     finally:

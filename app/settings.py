@@ -45,3 +45,8 @@ class Settings(BaseSettings):
         # every barrier on oversubscribed cores made batches 2-15x slower on 2 cores (bench_query.py).
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return self.query_threads or max(1, cores - 1)
+
+
+def cache_root() -> Path:
+    """Where vidseek keeps reusable files (decoded-frame cache, the demo): ``$XDG_CACHE_HOME/vidseek``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vidseek"
