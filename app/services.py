@@ -35,7 +35,7 @@ from indexer.store import (
 )
 from indexer.tasks import read_clip
 from models import VideoEncoder, load_encoder
-from models.quantize import quantize_text_tower
+from models.quantize import text_encoder_at, text_precision
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,9 @@ class VidseekService:
                     f"refusing to serve {self.index_dir}: {'; '.join(problems)}. Serve it without --model/"
                     "--pretrained to use the index's own model, or rebuild the index with this model."
                 )
-        # Queries may run on an int8 copy of the text tower; classification keeps the float model.
-        self.text_encoder = quantize_text_tower(self.encoder) if settings.text_int8 else self.encoder
+        # Queries may run on a bfloat16 or int8 copy of the text tower; classification keeps the float model.
+        self.text_encoder = text_encoder_at(self.encoder, settings.text_precision)
+        log.info("search queries are embedded in %s", text_precision(self.text_encoder))
         self.queries = QueryEncoder(self.text_encoder, threads=settings.query_threads_or_default)
         self._refresh(force=True)
 

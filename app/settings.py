@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
+TextPrecision = Literal["auto", "float32", "bfloat16", "int8"]  # models.quantize.TEXT_PRECISIONS
 
 
 class Settings(BaseSettings):
@@ -20,8 +22,10 @@ class Settings(BaseSettings):
     model: str | None = Field(None, description="open_clip model name; default: the index's, else ViT-B-32")
     pretrained: str | None = Field(None, description="pretrained tag or weights file; default: the index's, else openai")
     device: str = Field("auto", description="auto, cpu or cuda")
-    text_int8: bool = Field(
-        False, description="embed search queries with an int8 copy of the text tower (CPU only; faster, cosine drift ~1e-3)"
+    text_precision: TextPrecision = Field(
+        "auto",
+        description="precision of the text tower that embeds search queries: auto (bfloat16 on CPUs with AVX512-BF16 "
+        "or AMX, else the model as loaded), float32, bfloat16 or int8 (CPU only; cosine to float32 >= 0.999)",
     )
     query_threads: int | None = Field(
         None, ge=1, description="threads torch and FAISS use for query batches; default: one fewer than the CPU cores, at least 1"

@@ -9,7 +9,9 @@ video id, path, file name, start, end; parquet by default). Both servers run on 
 "indice_name", "deduplicate": false}: no dedup, vidseek has none). Both text encoders are open_clip ViT-B-32
 with the same random weights: vidseek's seeded 'none' model saved to a file that clip_back loads through its
 own loader (clip_model "open_clip:ViT-B-32//abs/path.pt": all_clip passes the path to open_clip as the
-pretrained checkpoint; nothing is patched or downloaded), both on CPU with OMP_NUM_THREADS=--threads. A
+pretrained checkpoint; nothing is patched or downloaded), both on CPU with OMP_NUM_THREADS=--threads, both
+text towers in float32 unless --text-precision says otherwise (vidseek's exact scan still uses bfloat16
+candidates with exact re-scoring where the CPU has it). A
 top-K agreement check before timing shows both answer the same question. The same distinct captions then go
 to both (1 and 8 closed-loop clients, runs interleaved, warm-up first) and the table gives p50/p95/p99, q/s
 and the peer/vidseek ratios of p50 and p99 (above 1: vidseek is faster). Ends with one line of JSON.
@@ -259,6 +261,12 @@ def main() -> None:
     parser.add_argument("--peer-venv", type=Path, default=Path.home() / ".cache" / "vidseek" / "bench-peer-venv")
     parser.add_argument("--peer-metadata", choices=("parquet", "arrow"), default="parquet", help="clip_back's metadata store")
     parser.add_argument("--peer-jit", action=argparse.BooleanOptionalAction, default=True, help="clip_back's use_jit")
+    parser.add_argument(
+        "--text-precision",
+        default="float32",
+        choices=("auto", "float32", "bfloat16", "int8"),
+        help="vidseek's text tower (default float32, like clip_back's; 'auto' is what vidseek serve uses by default)",
+    )
     args = parser.parse_args()
     if not 1 <= args.k <= 100 or min(args.segments) < args.k or args.queries < 1 or args.threads < 1:
         parser.error("need 1 <= k <= 100, every size >= k, queries >= 1 and threads >= 1")
@@ -284,7 +292,7 @@ def compare(args: argparse.Namespace) -> tuple[list[dict], dict]:
     pool = distinct_captions(AGREEMENT_QUERIES + WARMUP_CLIENTS * WARMUP_PER_CLIENT + queries_needed, seed=0)
     threads = str(args.threads)
     server_env = {"HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
-    vidseek_env = {**os.environ, **server_env}
+    vidseek_env = {**os.environ, **server_env, "VIDSEEK_TEXT_PRECISION": args.text_precision}
     peer_env = _clean_env(**server_env, TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled")
     encoder = load_encoder(MODEL, "none", "cpu")
     rows, peer_info = [], {}
@@ -352,7 +360,8 @@ def print_table(rows: list[dict], args: argparse.Namespace, peer_info: dict) -> 
     print(f"\nThe same queries on the same vectors: vidseek GET /search vs {peer} POST /knn-service")
     print(
         f"{MODEL} text encoders with the same random weights on CPU, OMP_NUM_THREADS={args.threads} each, k={args.k}, "
-        f"exact inner-product Flat on both; clip_back use_jit={args.peer_jit}, {args.peer_metadata} metadata, no dedup"
+        f"exact inner-product Flat on both; clip_back use_jit={args.peer_jit}, {args.peer_metadata} metadata, no dedup; "
+        f"vidseek text tower {args.text_precision}"
     )
     print(f"{'':18}{'vidseek':^35}{'clip_back':^35}{'clip_back/vidseek':^18}")
     head = f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'q/s':>7} "
@@ -373,6 +382,7 @@ def print_table(rows: list[dict], args: argparse.Namespace, peer_info: dict) -> 
         "model": MODEL,
         "k": args.k,
         "threads": args.threads,
+        "text_precision": args.text_precision,
         "vidseek_env": vidseek_env,
         "peer": {**peer_info, "use_jit": args.peer_jit, "metadata": args.peer_metadata, "deduplicate": False},
         "rows": rows,

@@ -4,7 +4,7 @@ from indexer.store import IndexReader
 from tests.videos import make_video
 
 
-def test_search_ranks_all_segments_by_cosine(client, built_index, _tiny_encoder):
+def test_search_ranks_all_segments_by_cosine(client, built_index, service):
     r = client.get("/search", params={"q": "a red clip", "k": 100})
     assert r.status_code == 200
     body = r.json()
@@ -14,7 +14,7 @@ def test_search_ranks_all_segments_by_cosine(client, built_index, _tiny_encoder)
     scores = [x["score"] for x in results]
     assert scores == sorted(scores, reverse=True)
     reader = IndexReader(built_index)
-    query = _tiny_encoder.encode_text(["a red clip"])[0]
+    query = service.text_encoder.encode_text(["a red clip"])[0]  # bfloat16 where the CPU has it (auto)
     for x in results:
         assert x["score"] == pytest.approx(float(reader.segment_vector(x["segment_id"]) @ query), abs=1e-5)
         assert x["video_url"] == f"/videos/{x['video_id']}"

@@ -15,7 +15,7 @@ from indexer.build import BuildOptions, manifest_for
 from indexer.decode import VideoInfo
 from indexer.segment import plan_segments
 from indexer.store import IndexReader, IndexWriter
-from models.quantize import text_tower_is_int8
+from models.quantize import text_precision
 
 SEGMENTS = 2000
 
@@ -178,18 +178,23 @@ def test_repeated_queries_skip_the_encoder_but_still_search(tiny_encoder, reader
     queries.close()
 
 
-def test_int8_setting_switches_only_the_query_text_tower(_tiny_encoder, built_index, monkeypatch):
-    monkeypatch.setenv("VIDSEEK_TEXT_INT8", "1")
+@pytest.mark.parametrize("precision", ["int8", "bfloat16"])
+def test_text_precision_setting_switches_only_the_query_text_tower(_tiny_encoder, built_index, monkeypatch, precision):
+    monkeypatch.setenv("VIDSEEK_TEXT_PRECISION", precision)
     settings = Settings(index_dir=built_index)
-    assert settings.text_int8
+    assert settings.text_precision == precision
     service = VidseekService(settings, encoder=_tiny_encoder)
-    assert text_tower_is_int8(service.text_encoder.model) and service.queries.encoder is service.text_encoder
-    assert service.encoder is _tiny_encoder and not text_tower_is_int8(_tiny_encoder.model)
+    assert text_precision(service.text_encoder) == precision and service.queries.encoder is service.text_encoder
+    assert service.encoder is _tiny_encoder and text_precision(_tiny_encoder) == "float32"
     assert service.text_encoder.model.visual is _tiny_encoder.model.visual  # picture queries stay float, not copied
     hits, _ = service.search_text("red", 3)
-    float_hits, _ = VidseekService(Settings(index_dir=built_index, text_int8=False), encoder=_tiny_encoder).search_text("red", 3)
+    float_service = VidseekService(Settings(index_dir=built_index, text_precision="float32"), encoder=_tiny_encoder)
+    assert float_service.text_encoder is _tiny_encoder
+    float_hits, _ = float_service.search_text("red", 3)
     assert [h.segment.segment_id for h in hits] == [h.segment.segment_id for h in float_hits]
     np.testing.assert_allclose([h.score for h in hits], [h.score for h in float_hits], atol=0.02)
+    with pytest.raises(ValidationError):
+        Settings(text_precision="float8")
 
 
 def test_query_threads_leave_a_core_to_the_requests_by_default(monkeypatch):
