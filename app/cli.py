@@ -78,6 +78,21 @@ def build_parser() -> argparse.ArgumentParser:
         "long GOPs, frames up to half a GOP off (the index records it; rebuild to switch)",
     )
     build.add_argument(
+        "--precision",
+        choices=["auto", "float32", "bfloat16"],
+        default="auto",
+        help="the image tower's precision: auto = bfloat16 on CPUs with AVX512-BF16/AMX (2.4x the frames/s of float32, "
+        "cosine >= 0.9999), else the model as loaded (float16 autocast on CUDA) (default: auto)",
+    )
+    build.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="decode and embed on Ray (pip install '.[ray]'): a local instance, or the cluster at ADDRESS "
+        "(auto, ray://head:10001)",
+    )
+    build.add_argument(
         "--index-type",
         default="auto",
         choices=["auto", "flat", "hnsw", "ivfpq"],
@@ -286,6 +301,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_index_build(args: argparse.Namespace) -> int:
     from indexer.build import BuildOptions, build_index
     from models import load_encoder
+    from models.quantize import image_encoder_at, image_precision
 
     settings = _settings(args)
     encoder = load_encoder(settings.model or DEFAULT_MODEL, settings.pretrained or DEFAULT_PRETRAINED, settings.device)
@@ -304,12 +320,22 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         checkpoint_seconds=args.checkpoint_seconds,
         progress=_progress_on(args),
     )
+    if args.ray is None:
+        encoder = image_encoder_at(encoder, args.precision)
+        where = f"{encoder.device} in {image_precision(encoder)}"
+    else:
+        where = f"Ray ({args.ray or 'a local instance'})"
     print(
-        f"indexing {args.library} into {settings.index_dir} "
-        f"with {encoder.spec.name}/{encoder.spec.pretrained} on {encoder.device}",
+        f"indexing {args.library} into {settings.index_dir} with {encoder.spec.name}/{encoder.spec.pretrained} on {where}",
         file=sys.stderr,
     )
-    report = build_index(encoder, options)
+    if args.ray is None:
+        report = build_index(encoder, options)
+    else:
+        from indexer.ray_build import RayOptions, build_index_on_ray
+
+        ray_options = RayOptions(address=args.ray or None, device=settings.device, precision=args.precision)
+        report = build_index_on_ray(encoder, options, ray_options)
     print(report.summary())
     if report.files == 0:
         print(f"warning: no video files found in {args.library}", file=sys.stderr)

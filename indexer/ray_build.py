@@ -61,14 +61,16 @@ class EncoderRecipe:
     fingerprint: str
     device: str = "auto"
     base: str = "auto"  # see models.factory.load_encoder
+    precision: str = "auto"  # of the image tower, chosen on each node for its own hardware (models.quantize)
 
     @classmethod
-    def of(cls, encoder, device: str = "auto", base: str = "auto") -> "EncoderRecipe":
+    def of(cls, encoder, device: str = "auto", base: str = "auto", precision: str = "auto") -> "EncoderRecipe":
         spec = encoder.spec
-        return cls(spec.name, spec.pretrained, spec.fingerprint, device, base)
+        return cls(spec.name, spec.pretrained, spec.fingerprint, device, base, precision)
 
     def load(self):
         from models import load_encoder
+        from models.quantize import image_encoder_at
 
         encoder = load_encoder(self.name, self.pretrained, self.device, base=self.base)
         if encoder.spec.fingerprint != self.fingerprint:
@@ -76,7 +78,7 @@ class EncoderRecipe:
                 f"its weights ({encoder.spec.fingerprint}) differ from the driver's ({self.fingerprint}): "
                 f"every node needs the same {self.pretrained}"
             )
-        return encoder
+        return image_encoder_at(encoder, self.precision)
 
 
 @dataclass
@@ -86,6 +88,9 @@ class RayOptions:
     base: str = "auto"  # the base weights a ViFi-CLIP checkpoint lacks (models.factory.load_encoder)
     embed_actors: int | None = None  # default: one per GPU; on CPUs, 1 up to half the cluster's CPUs / embed_cpus
     embed_cpus: float = 1.0  # CPUs held by each CPU embedding actor (Ray gives torch as many threads)
+    # The actors' image tower: auto (each node picks for its hardware), float32 or bfloat16
+    # (models.quantize.image_encoder_at); None: the driver encoder's.
+    precision: str | None = None
 
 
 def import_ray():
@@ -159,7 +164,8 @@ class _RayRun:
         else:  # CPU actors grow while segments wait, leaving at least half the CPUs to decoding
             most = max(1, int(cpus // 2 / self.ray_options.embed_cpus))
             pool = ray.data.ActorPoolStrategy(min_size=1, max_size=most)
-        recipe = EncoderRecipe.of(self.encoder, "cuda" if use_gpus else "cpu", self.ray_options.base)
+        precision = self.ray_options.precision or str(self.encoder.image_dtype).removeprefix("torch.")
+        recipe = EncoderRecipe.of(self.encoder, "cuda" if use_gpus else "cpu", self.ray_options.base, precision)
         files = [{"seq": job.seq, "path": str(job.file.path)} for job in self.jobs]
         ds = ray.data.from_items(files, override_num_blocks=len(files))  # one file per block: a crash loses one file
         context = ds.context  # this dataset's own copy of the DataContext

@@ -46,6 +46,11 @@ class VideoEncoder:
     def logit_scale(self) -> float:
         return float(self.model.logit_scale.detach().exp().clamp(max=100).item())
 
+    @property
+    def image_dtype(self) -> torch.dtype:
+        """The dtype of the image tower's weights (float32, or bfloat16 from models.quantize.image_encoder_at)."""
+        return next(self.model.visual.parameters()).dtype
+
     def _autocast(self):
         if self.device.startswith("cuda"):
             return torch.autocast("cuda", dtype=torch.float16)
@@ -64,7 +69,9 @@ class VideoEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         pixels = torch.stack([self.preprocess(clip) for clip in clips])  # [B, T, 3, S, S]
         with torch.inference_mode(), self._autocast():
-            pixels = pixels.to(self.device, non_blocking=True)
+            # On CUDA autocast picks the dtype; on CPU the pixels must match the image tower's weights.
+            dtype = torch.float32 if self.device.startswith("cuda") else self.image_dtype
+            pixels = pixels.to(self.device, dtype, non_blocking=True)
             return video_features(self.model, pixels, fusion).float().cpu().numpy()
 
     def encode_text(self, texts: Sequence[str], template: str = "{}") -> np.ndarray:

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from models.encoder import native_bfloat16
 from tests.videos import make_corrupt, make_video
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDSEEK_INDEX_DIR": "", "PYTHONUNBUFFERED": "1"}
@@ -40,6 +41,8 @@ def test_build_summary_and_exit_status(cli_index):
     _, _, result = cli_index
     assert "indexed 2 file(s), 3 segment(s)" in result.stdout
     assert "failed 1" in result.stdout and "broken.avi" in result.stdout
+    # --precision auto: frames embedded in bfloat16 where the CPU multiplies it in hardware
+    assert f"on cpu in {'bfloat16' if native_bfloat16() else 'float32'}" in result.stderr
 
 
 def test_rebuild_is_incremental(cli_index):

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from app import cli
 from indexer.build import CRASHED, BuildOptions
 from indexer.decode import PyAVDecoder
 from indexer.ray_build import EncoderRecipe, RayBuildError, build_index_on_ray
@@ -111,10 +113,12 @@ def test_ray_build_equals_the_single_process_build_then_follows_changes(local_ra
 
 
 def test_actors_get_a_recipe_not_the_model(_tiny_encoder):
-    recipe = EncoderRecipe.of(_tiny_encoder, device="cpu")
+    recipe = EncoderRecipe.of(_tiny_encoder, device="cpu", precision="float32")
     assert len(pickle.dumps(recipe)) < 1000  # what each actor receives: names, not weights
     clip = np.random.default_rng(0).integers(0, 256, (4, 96, 160, 3), dtype=np.uint8)
     np.testing.assert_allclose(recipe.load().encode_video(clip), _tiny_encoder.encode_video(clip), atol=1e-6)
+    low = EncoderRecipe.of(_tiny_encoder, device="cpu", precision="bfloat16").load()
+    assert low.image_dtype == torch.bfloat16 and low.encode_video(clip) @ _tiny_encoder.encode_video(clip) > 0.999
     other = EncoderRecipe("vidseek-tiny", "none", "sha256:weights-of-another-run", "cpu")
     with pytest.raises(RayBuildError, match="differ from the driver.s.*every node needs the same none"):
         other.load()
@@ -126,3 +130,16 @@ def test_without_ray_installed_the_error_says_how_to_get_it(_tiny_encoder, tmp_p
     with pytest.raises(RayBuildError, match=r"pip install 'vidseek\[ray\]'"):
         build_index_on_ray(_tiny_encoder, options(tmp_path / "lib", tmp_path / "index"))
     assert not (tmp_path / "index").exists()  # failed before touching the index
+
+
+def test_cli_index_build_with_ray_writes_the_same_index(local_ray, library, built_index, tmp_path, capsys):
+    index_dir = tmp_path / "index"
+    argv = ["index", "build", str(library), "--index-dir", str(index_dir), "--model", "vidseek-tiny", "--pretrained", "none"]
+    argv += ["--frames", "4", "--batch-size", "4", "--workers", "2", "--no-progress", "--precision", "float32", "--ray"]
+    assert cli.main(argv) == 0
+    assert "on Ray (a local instance)" in capsys.readouterr().err
+    videos, vectors, posters, count = snapshot(index_dir, library)
+    expected_videos, expected_vectors, expected_posters, _ = snapshot(built_index, library)
+    assert videos == expected_videos and posters == expected_posters and count == 6
+    for segment_id, vector in expected_vectors.items():
+        np.testing.assert_allclose(vectors[segment_id], vector, atol=1e-5)

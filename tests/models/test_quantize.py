@@ -7,6 +7,8 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 from models import quantize
 from models.quantize import (
     QuantizationError,
+    image_encoder_at,
+    image_precision,
     quantize_text_tower,
     text_drift,
     text_encoder_at,
@@ -88,3 +90,31 @@ def test_text_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(tiny_encod
     assert text_encoder_at(tiny_encoder, "auto") is tiny_encoder  # CUDA runs queries under float16 autocast
     with pytest.raises(QuantizationError, match="CPU only"):
         text_encoder_at(tiny_encoder, "bfloat16")
+
+
+def test_bfloat16_image_tower_embeds_videos_close_to_float32(tiny_encoder):
+    low = image_encoder_at(tiny_encoder, "bfloat16")
+    assert image_precision(low) == "bfloat16" and image_precision(tiny_encoder) == "float32"  # the original is untouched
+    assert low.model.transformer is tiny_encoder.model.transformer  # the text tower is shared, not copied
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 256, (4, 80, 96, 3), dtype=np.uint8) for _ in range(6)]
+    vectors, reference = low.encode_videos(clips), tiny_encoder.encode_videos(clips)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosines = np.sum(vectors * reference, axis=1)
+    assert cosines.min() >= 0.999 and cosines.mean() < 1 - 1e-7  # close, and the bfloat16 weights really run
+    np.testing.assert_array_equal(low.encode_text(["a red car"]), tiny_encoder.encode_text(["a red car"]))
+
+
+def test_image_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(tiny_encoder, monkeypatch):
+    monkeypatch.setattr(quantize, "native_bfloat16", lambda: True)
+    assert image_precision(image_encoder_at(tiny_encoder, "auto")) == "bfloat16"
+    monkeypatch.setattr(quantize, "native_bfloat16", lambda: False)
+    assert image_encoder_at(tiny_encoder, "auto") is tiny_encoder
+    assert image_encoder_at(tiny_encoder, "float32") is tiny_encoder
+    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
+        image_encoder_at(tiny_encoder, "int8")
+    tiny_encoder.device = "cuda"
+    assert image_encoder_at(tiny_encoder, "auto") is tiny_encoder  # CUDA embeds under float16 autocast
+    with pytest.raises(QuantizationError, match="CPU only"):
+        image_encoder_at(tiny_encoder, "bfloat16")
