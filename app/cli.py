@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--decoder",
         default="pyav",
-        help="pyav (default, the reference), decord (checked against pyav on every read), pyav-keyframes (= --fast-seek), "
+        help="pyav (default, the reference), torchcodec (pip install 'vidseek[torchcodec]' and FFmpeg's libraries; "
+        "faster where keyframes are dense), decord (checked against pyav on every read), pyav-keyframes (= --fast-seek), "
         "or module:Class",
     )
     build.add_argument(

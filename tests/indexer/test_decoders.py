@@ -7,10 +7,24 @@ import numpy as np
 import pytest
 
 from indexer.build import BuildOptions, build_index
-from indexer.decode import DECODERS, VerifiedDecoder, get_decoder
+from indexer.decode import DECODERS, DecoderUnavailableError, VerifiedDecoder, get_decoder
 from tests.videos import make_video
 
-BACKENDS = [name for name in DECODERS if name == "pyav" or __import__("importlib").util.find_spec(name)]
+
+def installed(name: str) -> bool:
+    """PyAV, and each optional backend whose package (and, for torchcodec, FFmpeg's shared libraries) is here."""
+    if name == "pyav":
+        return True
+    if __import__("importlib").util.find_spec(name) is None:
+        return False
+    try:
+        get_decoder(name)
+    except DecoderUnavailableError:
+        return False
+    return True
+
+
+BACKENDS = [name for name in DECODERS if installed(name)]
 
 
 def reference_frames(path: Path, times, short_side):
