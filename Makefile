@@ -11,7 +11,7 @@ PORT ?= 8000
 # tested versions by the lock requirements/constraints.txt (`make lock` after changing a dependency).
 CONSTRAINTS := requirements/constraints.txt
 
-.PHONY: help setup serve demo index test lint lock clean bench-index bench-query bench-ann bench-finetune bench-peer
+.PHONY: help setup serve demo index test lint lock clean bench-index bench-query bench-ann bench-finetune bench-peer bench-fast-seek
 
 help:
 	@echo "make serve LIBRARY=/path/to/videos [MODEL=ViT-B-32 PRETRAINED=openai|/path/weights.pt]  index + serve on http://$(HOST):$(PORT)/"
@@ -73,6 +73,9 @@ bench-finetune: setup
 
 bench-peer: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_peer.py $(BENCH_ARGS)
+
+bench-fast-seek: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_fast_seek.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

@@ -15,6 +15,7 @@ import itertools
 import math
 import multiprocessing
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,9 @@ class SynthOptions:
     fps: int = 10
     size: int = 96
     workers: int | None = None
+    # Frames from one keyframe to the next; None: the encoder's default (libx264: 250, so one keyframe per
+    # short clip). Keyframe sampling (--fast-seek) sees only keyframes, so its cost depends on this.
+    gop: int | None = None
 
 
 @dataclass
@@ -208,13 +212,18 @@ def _shape_mask(shape: str, xx: np.ndarray, yy: np.ndarray, cx: float, cy: float
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def write_video(path: Path, frames: np.ndarray, fps: int) -> None:
+def write_video(path: Path, frames: np.ndarray, fps: int, gop: int | None = None) -> None:
+    """H.264 at ``fps``, a keyframe every ``gop`` frames (None: the encoder's default)."""
+    if gop is not None and gop < 1:
+        raise ValueError(f"gop must be at least 1 frame, not {gop}")
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18", "preset": "veryfast"}
+        if gop is not None:
+            stream.codec_context.gop_size = gop
         for image in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
@@ -222,22 +231,32 @@ def write_video(path: Path, frames: np.ndarray, fps: int) -> None:
             container.mux(packet)
 
 
-def _write_one(job: tuple[Path, SynthClip, int, float, int, int]) -> None:
-    path, clip, seed, seconds, fps, size = job
-    write_video(path, render_clip(clip, seed, seconds, fps, size), fps)
+def _write_one(job: tuple[Path, SynthClip, int, float, int, int, int | None]) -> None:
+    path, clip, seed, seconds, fps, size, gop = job
+    write_video(path, render_clip(clip, seed, seconds, fps, size), fps, gop)
 
 
-def generate(out_dir: Path, options: SynthOptions = SynthOptions(), progress=None) -> SynthReport:
+def generate(
+    out_dir: Path, options: SynthOptions = SynthOptions(), progress=None, splits: Sequence[str] = ("train", "test")
+) -> SynthReport:
     """Write ``videos/train/``, ``videos/test/`` (files named after their captions), ``train.csv`` and ``test.csv``
-    (columns video,caption,label; paths relative to the CSV). ``videos/test`` alone is a searchable library."""
+    (columns video,caption,label; paths relative to the CSV). ``videos/test`` alone is a searchable library.
+
+    Only the ``splits`` named are written (a split left out counts 0 and has no CSV); both are always planned,
+    so a test split written alone holds the same clips, frames and file names as a full run's."""
+    unknown = set(splits) - {"train", "test"}
+    if unknown:
+        raise ValueError(f"unknown split(s) {sorted(unknown)}: the splits are 'train' and 'test'")
     out_dir = Path(out_dir)
     train, test, held_out = plan_split(options)
-    jobs, rows = [], {"train": [], "test": []}
+    jobs, rows = [], {split: [] for split in ("train", "test") if split in splits}
     for split, clips in (("train", train), ("test", test)):
+        if split not in rows:
+            continue
         for i, clip in enumerate(clips):
             relative = f"videos/{split}/{i:05d}-{clip.slug}.mp4"
             seed = options.seed * 1_000_003 + (0 if split == "train" else 500_000) + i
-            jobs.append((out_dir / relative, clip, seed, options.seconds, options.fps, options.size))
+            jobs.append((out_dir / relative, clip, seed, options.seconds, options.fps, options.size, options.gop))
             rows[split].append({"video": relative, "caption": clip.caption, "label": clip.label})
     workers = options.workers or max(1, os.cpu_count() or 1)
     if workers > 1:
@@ -250,11 +269,15 @@ def generate(out_dir: Path, options: SynthOptions = SynthOptions(), progress=Non
             _write_one(job)
             if progress is not None:
                 progress.update(1)
-    paths = {}
     for split, split_rows in rows.items():
-        paths[split] = out_dir / f"{split}.csv"
-        with open(paths[split], "w", newline="") as f:
+        with open(out_dir / f"{split}.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
             writer.writeheader()
             writer.writerows(split_rows)
-    return SynthReport(len(train), len(test), [f"{c} {s}" for c, s in held_out], paths["train"], paths["test"])
+    return SynthReport(
+        len(rows.get("train", ())),
+        len(rows.get("test", ())),
+        [f"{c} {s}" for c, s in held_out],
+        out_dir / "train.csv",
+        out_dir / "test.csv",
+    )

@@ -1,13 +1,24 @@
 """The synthetic benchmark generator and the training-set reader/decoded-frame cache."""
 
 import csv
+import dataclasses
 import json
 
+import av
 import numpy as np
 import pytest
 
 from indexer.dataset import DatasetError, load_clips, read_examples
-from indexer.synth import COLOURS, SynthClip, SynthObject, SynthOptions, generate, plan_split, render_clip
+from indexer.synth import (
+    COLOURS,
+    SynthClip,
+    SynthObject,
+    SynthOptions,
+    generate,
+    plan_split,
+    render_clip,
+    write_video,
+)
 from tests.videos import make_corrupt, make_video
 
 
@@ -88,6 +99,41 @@ def test_generate_writes_decodable_videos_and_csvs(tmp_path):
     assert all(e.video.is_file() and e.caption and e.label for e in examples)
     clips = load_clips(examples[:2], frames=4, resize=64)
     assert [c.shape for c in clips.clips] == [(4, 64, 64, 3)] * 2 and not clips.failed
+
+
+def keyframe_times(path) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sorted(float(p.pts * stream.time_base) for p in container.demux(stream) if p.pts is not None and p.is_keyframe)
+
+
+@pytest.mark.parametrize("gop, expected", [(None, [0.0]), (5, [0.0, 0.5, 1.0, 1.5]), (10, [0.0, 1.0]), (1, None)])
+def test_keyframes_come_every_gop_frames(tmp_path, gop, expected):
+    # The default (libx264's 250 frames) leaves a 2 s clip one keyframe: what --fast-seek sees of the demo's clips.
+    clip = SynthClip("gray", (SynthObject("red", "circle", "large", "horizontally"),))
+    write_video(tmp_path / "v.mp4", render_clip(clip, seed=3, seconds=2, fps=10), fps=10, gop=gop)
+    assert keyframe_times(tmp_path / "v.mp4") == pytest.approx(expected or [i / 10 for i in range(20)])
+    with pytest.raises(ValueError, match="gop"):
+        write_video(tmp_path / "w.mp4", render_clip(clip, seed=3), fps=10, gop=0)
+
+
+def test_a_split_written_alone_is_the_full_runs(tmp_path):
+    options = SynthOptions(n=10, seed=2, workers=1, seconds=1.0)
+    generate(tmp_path / "full", options)
+    report = generate(tmp_path / "test-only", options, splits=("test",))
+    assert (report.train, report.test) == (0, 2)
+    assert not (tmp_path / "test-only" / "videos" / "train").exists() and not report.train_csv.exists()
+    assert report.test_csv.read_text() == (tmp_path / "full" / "test.csv").read_text()
+    full = sorted((tmp_path / "full" / "videos" / "test").glob("*.mp4"))
+    alone = sorted((tmp_path / "test-only" / "videos" / "test").glob("*.mp4"))
+    assert [f.name for f in alone] == [f.name for f in full]
+    assert all(a.read_bytes() == f.read_bytes() for a, f in zip(alone, full))
+    regop = generate(tmp_path / "gop2", dataclasses.replace(options, gop=2), splits=("test",))
+    written = sorted((tmp_path / "gop2" / "videos" / "test").glob("*.mp4"))
+    assert regop.test == 2 and [f.name for f in written] == [f.name for f in full]
+    assert all(keyframe_times(f) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8]) for f in written)
+    with pytest.raises(ValueError, match="unknown split"):
+        generate(tmp_path / "x", options, splits=("val",))
 
 
 def test_reader_formats_and_errors(tmp_path):
