@@ -1,10 +1,17 @@
-"""Indexing pipeline vs its stages, measured in one run on a generated library.
+"""Indexing pipeline vs its stages, measured in one run on generated libraries (H.264).
 
-    python benchmarks/bench_index.py [--clips 12] [--seconds 10] [--size 640x360] [--model vidseek-tiny]
+    python benchmarks/bench_index.py [--clips 12] [--seconds 10] [--size 640x360,1280x720]
+                                     [--model vidseek-tiny[,ViT-B-32]] [--backends auto|pyav-keyframes,decord,...]
 
-Prints segments/s of the whole `index build` next to decode-only (same sampling, same worker count)
-and encode-only (already-decoded frames, same model and batch) throughput, and the ratio of the build
-to the slower stage (the goal: >= 0.9 when the stages overlap). Ends with one line of JSON.
+For each frame size and model, prints segments/s of the whole `index build` next to decode-only (same
+sampling, same worker count, workers already started) and encode-only (already-decoded frames, same model
+and batch) throughput, and the ratio of the build to the slower stage (the goal: >= 0.9 when the stages
+overlap). The build is shown twice: in total, and steady (without its fixed costs: start-up until the first
+decoded frames come back, i.e. scan, catalog and starting the decode workers, and publishing at the end), whose
+seconds are listed beside it. Where the model runs on the CPU, decoding and embedding share its cores, so no
+build can beat 1/(1/decode + 1/encode) (the "bound" column; min(decode, encode) on a GPU): steady/bound says how
+close the pipeline comes to it. Then decode-only per decoder backend for each size (default: every registered
+backend that can read the files here). Ends with one line of JSON.
 """
 
 from __future__ import annotations
@@ -22,14 +29,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from indexer.build import POSTER_SHORT_SIDE, BuildOptions, build_index  # noqa: E402
+# Only torch-free imports at module level: spawned decode workers import this module again (as the build's
+# workers import the light `vidseek` entry point), and torch here would add seconds to every worker's start.
+from indexer.decode import DECODERS, get_decoder  # noqa: E402
 from indexer.segment import plan_segments  # noqa: E402
 from indexer.tasks import decode_segments, probe_video  # noqa: E402
-from models import load_encoder  # noqa: E402
-from tests.videos import make_video  # noqa: E402
+
+REFERENCE = "pyav"
 
 
 def make_library(root: Path, clips: int, seconds: float, size: tuple[int, int]) -> list[Path]:
+    from tests.videos import make_video
+
     colors = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (40, 200, 200), (200, 40, 200)]
     return [
         make_video(root / f"clip{i:03d}.mp4", seconds, fps=25, color=colors[i % len(colors)], size=size, gop=25)
@@ -37,7 +48,7 @@ def make_library(root: Path, clips: int, seconds: float, size: tuple[int, int]) 
     ]
 
 
-def decode_only(paths, frames, segment_seconds, short_side, workers, decoder="pyav"):
+def decode_only(paths, frames, segment_seconds, short_side, workers, decoder=REFERENCE):
     """Steady-state decode throughput: the workers are started and have imported the decoder before the clock starts."""
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_warm_up, [(decoder, str(paths[0]))] * workers))
@@ -61,17 +72,19 @@ def _decode_file(args):
     return list(decode_segments(decoder, path, plan_segments(info.duration, segment_seconds), frames, short_side).clips)
 
 
-def other_backends(names, paths, frames, short_side, workers) -> dict[str, float | str]:
-    """Decode-only segments/s of each other backend (pyav-keyframes = --fast-seek), same files, sampling and workers
-    (decord runs behind its per-read spot check against PyAV, as the indexer runs it)."""
-    rates: dict[str, float | str] = {}
+def unusable_backends(names: list[str], path: Path, short_side: int) -> dict[str, str]:
+    """The backends of ``names`` that cannot read ``path`` here, and why (not installed...). A backend behind the
+    PyAV spot check that fails falls back to PyAV with a note: that counts as not usable."""
+    unusable = {}
     for name in names:
         try:
-            segments, seconds, _ = decode_only(paths, frames, 10.0, short_side, workers, decoder=name)
-            rates[name] = segments / seconds
-        except Exception as exc:  # noqa: BLE001 - a backend that is not installed here is reported, not fatal
-            rates[name] = f"unavailable: {str(exc).splitlines()[0][:80]}"
-    return rates
+            result = get_decoder(name).read(path, [0.5, 1.5], short_side)
+        except Exception as exc:  # noqa: BLE001 - any reason is reported, not fatal
+            unusable[name] = str(exc).splitlines()[0][:100] or type(exc).__name__
+            continue
+        if result.note:
+            unusable[name] = result.note[:100]
+    return unusable
 
 
 def encode_only(encoder, clips, batch_size):
@@ -81,77 +94,176 @@ def encode_only(encoder, clips, batch_size):
     return time.perf_counter() - started
 
 
+def measure_model(encoder, args, library: Path, decoded: dict, tmp: Path, name: str) -> dict:
+    """One table row: decode-only (shared by the models that decode at the same frame size), encode-only, build."""
+    from indexer.build import BuildOptions, build_index, poster_short_side
+
+    short_side = poster_short_side(encoder)
+    paths = sorted(library.glob("*.mp4"))
+    if short_side not in decoded:
+        decoded[short_side] = decode_only(paths, args.frames, 10.0, short_side, args.workers)
+    segments, decode_s, clips = decoded[short_side]
+    encode_only(encoder, clips[: args.batch_size], args.batch_size)  # warm-up
+    encode_s = encode_only(encoder, clips, args.batch_size)
+    options = BuildOptions(
+        library,
+        tmp / f"index-{name}",
+        frames=args.frames,
+        segment_seconds=10.0,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        progress=False,
+    )
+    report = build_index(encoder, options)
+    assert report.segments == segments and not report.failed, report.summary()
+    row = {
+        "decode_only": segments / decode_s,
+        "encode_only": segments / encode_s,
+        "build": report.segments_per_second,
+        "build_steady": report.steady_segments_per_second,
+    }
+    slower = min(row["decode_only"], row["encode_only"])
+    # On a CPU the stages share the cores: a build does the CPU work of both, in the time of their sum at best.
+    bound = 1 / (1 / row["decode_only"] + 1 / row["encode_only"]) if encoder.device == "cpu" else slower
+    return {
+        **row,
+        "bound": bound,
+        "build_steady_vs_bound": row["build_steady"] / bound,
+        "startup_s": report.startup_seconds,
+        "publish_s": report.publish_seconds,
+        "build_vs_slower": row["build"] / slower,
+        "build_steady_vs_slower": row["build_steady"] / slower,
+        "short_side": short_side,
+        "segments": segments,
+    }
+
+
+def measure_backends(names, library: Path, args, short_side: int, pyav_rate: float) -> dict[str, float | str]:
+    """Decode-only segments/s of each other backend (pyav-keyframes = --fast-seek), same files, sampling and workers
+    (a backend behind the PyAV spot check runs with it, as the indexer runs it)."""
+    paths = sorted(library.glob("*.mp4"))
+    skipped = unusable_backends(names, paths[0], short_side)
+    rates: dict[str, float | str] = {REFERENCE: pyav_rate}
+    for name in names:
+        if name in skipped:
+            rates[name] = f"unavailable: {skipped[name]}"
+            continue
+        try:
+            segments, seconds, _ = decode_only(paths, args.frames, 10.0, short_side, args.workers, decoder=name)
+            rates[name] = segments / seconds
+        except Exception as exc:  # noqa: BLE001 - a backend failing here is reported, not fatal
+            rates[name] = f"failed: {str(exc).splitlines()[0][:100]}"
+    return rates
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, height = map(int, text.lower().split("x"))
+    return width, height
+
+
+def print_tables(args, rows: list[dict], backends: dict[str, dict[str, float | str]], device: str) -> None:
+    print(
+        f"\nindexing {args.clips} clips x {args.seconds:g}s (H.264), {args.frames} frames/segment, "
+        f"{args.workers} decode workers, batch {args.batch_size}, device {device}; segments/s"
+    )
+    columns = {  # header: (row key, width)
+        "decode": ("decode_only", 9),
+        "encode": ("encode_only", 9),
+        "bound": ("bound", 8),
+        "build": ("build", 8),
+        "steady": ("build_steady", 8),
+        "start s": ("startup_s", 9),
+        "publish s": ("publish_s", 10),
+        "build/slower": ("build_vs_slower", 14),
+        "steady/slower": ("build_steady_vs_slower", 15),
+        "steady/bound": ("build_steady_vs_bound", 14),
+    }
+    print(f"{'size':<11}{'model':<14}" + "".join(f"{name:>{width}}" for name, (_, width) in columns.items()))
+    for row in rows:
+        print(f"{row['size']:<11}{row['model']:<14}" + "".join(f"{row[key]:>{width}.2f}" for key, width in columns.values()))
+    print(
+        "build/slower: the whole build over min(decode, encode) (goal >= 0.90); steady: without start-up and publishing;\n"
+        "bound: the best a build can do, min(decode, encode), or on a CPU, where the stages share the cores, "
+        "1/(1/decode + 1/encode)"
+    )
+    print(f"\ndecode-only per backend (same files, sampling and {args.workers} workers; segments/s, ratio to PyAV)")
+    for size, rates in backends.items():
+        for name, rate in rates.items():
+            if isinstance(rate, float):
+                print(f"{size:<11}{name:<16}{rate:>9.2f}{rate / rates[REFERENCE]:>9.2f}")
+            else:
+                print(f"{size:<11}{name:<16}  {rate}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=12)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--size", default="640x360")
-    parser.add_argument("--model", default="vidseek-tiny")
+    parser.add_argument("--size", default="640x360,1280x720", help="frame sizes, comma-separated")
+    parser.add_argument("--model", default="vidseek-tiny", help="open_clip model names (random weights), comma-separated")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="auto")
     parser.add_argument(
-        "--backends", default="pyav-keyframes,decord,torchcodec", help="other decoders to time decode-only, beside PyAV"
+        "--backends",
+        default="auto",
+        help="decoders to time decode-only beside PyAV, comma-separated; auto: every registered one usable here "
+        f"(registered: {', '.join(DECODERS)})",
     )
     args = parser.parse_args()
-    width, height = map(int, args.size.split("x"))
+    sizes = [s for s in args.size.split(",") if s]
+    models = [m for m in args.model.split(",") if m]
+    names = [n for n in DECODERS if n != REFERENCE] if args.backends == "auto" else [b for b in args.backends.split(",") if b]
 
-    encoder = load_encoder(args.model, "none", args.device)
-    short_side = max(encoder.preprocess.resize, POSTER_SHORT_SIDE)
+    from models import load_encoder
+
+    encoders = {name: load_encoder(name, "none", args.device) for name in models}
+    rows, backends = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        library = Path(tmp) / "library"
-        paths = make_library(library, args.clips, args.seconds, (width, height))
-        segments, decode_s, clips = decode_only(paths, args.frames, 10.0, short_side, args.workers)
-        backends = other_backends([b for b in args.backends.split(",") if b], paths, args.frames, short_side, args.workers)
-        encode_only(encoder, clips[: args.batch_size], args.batch_size)  # warm-up
-        encode_s = encode_only(encoder, clips, args.batch_size)
-        options = BuildOptions(
-            library,
-            Path(tmp) / "index",
-            frames=args.frames,
-            segment_seconds=10.0,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            progress=False,
-        )
-        report = build_index(encoder, options)
-    rates = {
-        "decode_only": segments / decode_s,
-        "encode_only": segments / encode_s,
-        "build": report.segments / report.seconds,
-    }
-    slower = min(rates["decode_only"], rates["encode_only"])
-    ratio = rates["build"] / slower
-    print(
-        f"\nindexing {args.clips} clips x {args.seconds:g}s at {args.size}, {args.model}, {args.frames} frames/segment, "
-        f"{args.workers} decode workers, batch {args.batch_size}, device {encoder.device}"
-    )
-    print(f"{'stage':<14}{'segments/s':>12}{'frames/s':>12}{'vs slower stage':>18}")
-    for name, rate in rates.items():
-        print(f"{name:<14}{rate:>12.2f}{rate * args.frames:>12.1f}{rate / slower:>18.2f}")
-    print(f"build / min(decode, encode) = {ratio:.2f}  (goal >= 0.90)")
-    print(f"\ndecode-only per backend (same files, sampling and {args.workers} workers)")
-    print(f"{'pyav':<14}{rates['decode_only']:>12.2f}{1.0:>12.2f}  (vs PyAV)")
-    for name, rate in backends.items():
-        if isinstance(rate, float):
-            print(f"{name:<14}{rate:>12.2f}{rate / rates['decode_only']:>12.2f}")
-        else:
-            print(f"{name:<14}  {rate}")
+        for size in sizes:
+            library = Path(tmp) / f"library-{size}"
+            make_library(library, args.clips, args.seconds, parse_size(size))
+            decoded: dict = {}  # decode-only results by frame short side (models decoding at the same size share one)
+            for model, encoder in encoders.items():
+                row = measure_model(encoder, args, library, decoded, Path(tmp), f"{size}-{model}")
+                rows.append({"size": size, "model": model, **row})
+            segments, seconds, _ = decoded[short_side := rows[-1]["short_side"]]
+            decoded.clear()
+            backends[size] = measure_backends(names, library, args, short_side, segments / seconds)
+    device = next(iter(encoders.values())).device
+    print_tables(args, rows, backends, device)
     print(
         json.dumps(
             {
                 "benchmark": "index_pipeline",
                 "clips": args.clips,
-                "size": args.size,
-                "model": args.model,
+                "seconds": args.seconds,
                 "frames": args.frames,
                 "workers": args.workers,
-                "segments": segments,
-                **{f"{k}_segments_per_s": round(v, 3) for k, v in rates.items()},
-                "build_vs_slower_stage": round(ratio, 3),
-                "decode_only_by_backend": {"pyav": round(rates["decode_only"], 3)}
-                | {k: round(v, 3) if isinstance(v, float) else v for k, v in backends.items()},
+                "batch_size": args.batch_size,
+                "device": device,
+                "rows": [
+                    {
+                        "size": row["size"],
+                        "model": row["model"],
+                        "segments": row["segments"],
+                        **{
+                            f"{k}_segments_per_s": round(row[k], 3)
+                            for k in ("decode_only", "encode_only", "bound", "build", "build_steady")
+                        },
+                        "build_startup_s": round(row["startup_s"], 3),
+                        "build_publish_s": round(row["publish_s"], 3),
+                        "build_vs_slower_stage": round(row["build_vs_slower"], 3),
+                        "build_steady_vs_slower_stage": round(row["build_steady_vs_slower"], 3),
+                        "build_steady_vs_bound": round(row["build_steady_vs_bound"], 3),
+                    }
+                    for row in rows
+                ],
+                "decode_only_by_backend": {
+                    size: {k: round(v, 3) if isinstance(v, float) else v for k, v in rates.items()}
+                    for size, rates in backends.items()
+                },
             }
         )
     )

@@ -1,7 +1,7 @@
-"""The indexing pipeline: scan -> decode (worker processes) -> embed (batched, main process) -> publish.
+"""The indexing pipeline: scan -> decode (worker processes) -> embed (batched, a thread of the main process) -> publish.
 
-Decoding and embedding overlap: worker processes keep decoding the next chunks of segments while the
-main process embeds a batch, and results are committed to the catalog in library order, so the same
+Decoding and embedding overlap: worker processes keep decoding the next chunks of segments while a thread of
+the main process embeds a batch, and results are committed to the catalog in library order, so the same
 library always gets the same segment ids.
 
 :func:`update_index` is the part every way of running the pipeline shares (scan, incremental bookkeeping,
@@ -17,19 +17,20 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.decode import DecodeError, VideoInfo
 from indexer.scan import LibraryFile, scan_library
 from indexer.segment import Segment, plan_segments
 from indexer.store import IndexWriteError, IndexWriter, Manifest
-from indexer.tasks import DecodedSegments, decode_segments, die_with_parent, probe_video
+from indexer.tasks import DecodedSegments, OpenedVideo, chunk_indexes, decode_segments, open_video, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,21 @@ class BuildReport:
     notes: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     total_segments: int = 0
+    # Fixed costs around the pipeline, so that its own rate can be told apart from them (0: not measured).
+    startup_seconds: float = 0.0  # until the first decoded frames came back: scan, catalog, decode workers' start-up
+    startup_segments: int = 0  # the segments of that first result
+    publish_seconds: float = 0.0  # after the last video: writing and publishing the index
 
     @property
     def segments_per_second(self) -> float:
         return self.segments / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def steady_segments_per_second(self) -> float:
+        """Segments/s between start-up and publishing: the pipeline's own rate, the one to compare with its stages'
+        (the first result's segments are left out with the start-up that ends when they arrive)."""
+        seconds = self.seconds - self.startup_seconds - self.publish_seconds
+        return (self.segments - self.startup_segments) / seconds if seconds > 0 else 0.0
 
     @property
     def all_failed(self) -> bool:
@@ -107,11 +119,6 @@ def manifest_for(encoder, options: BuildOptions) -> Manifest:
 def poster_short_side(encoder) -> int:
     """Frames are decoded at this short side: enough for the model's resize and for the posters."""
     return max(encoder.preprocess.resize, POSTER_SHORT_SIDE)
-
-
-def chunk_indexes(count: int, step: int) -> list[list[int]]:
-    """Segment indexes ``0..count-1`` cut into decode chunks of ``step``."""
-    return [list(range(first, min(first + step, count))) for first in range(0, count, step)]
 
 
 def fit_to_stream_end(segments: list[Segment], indexes: list[int], end: float | None, fps: float) -> bool:
@@ -171,7 +178,15 @@ class Committer:
     ``jobs[seq]`` becomes None once that video is committed, so its vectors and posters are freed.
     """
 
-    def __init__(self, jobs: list[VideoJob], writer: IndexWriter, report: BuildReport, options: BuildOptions, progress):
+    def __init__(
+        self,
+        jobs: list[VideoJob],
+        writer: IndexWriter,
+        report: BuildReport,
+        options: BuildOptions,
+        progress,
+        build_started: float | None = None,
+    ):
         self.jobs: list[VideoJob | None] = jobs
         self.writer = writer
         self.report = report
@@ -179,7 +194,14 @@ class Committer:
         self.progress = progress
         self.next_commit = 0
         self.started = time.perf_counter()
+        self.build_started = self.started if build_started is None else build_started  # perf_counter
         self.last_checkpoint = time.monotonic()
+
+    def frames_arrived(self, segments: int) -> None:
+        """Called by a pipeline with each result of decoded segments: the first one ends the build's start-up."""
+        if self.report.startup_seconds == 0.0:
+            self.report.startup_seconds = time.perf_counter() - self.build_started
+            self.report.startup_segments = segments
 
     @property
     def finished(self) -> bool:
@@ -218,6 +240,14 @@ class Committer:
 
 
 class _Pipeline:
+    """The local pipeline: decode tasks in a process pool, embedding in one thread, and this thread scheduling both.
+
+    The scheduling thread only ever waits for the next task or batch to finish, so a finished decode task is
+    replaced at once, even while a batch is being embedded, and the workers are never left idle behind the encoder.
+    Decoded segments wait for the encoder up to ``max_waiting``; past that no new decode task goes out, so memory
+    stays bounded (~2 MB a segment at 224 px) whichever stage is slower.
+    """
+
     def __init__(self, encoder, options: BuildOptions, committer: Committer):
         self.encoder = encoder
         self.options = options
@@ -225,7 +255,13 @@ class _Pipeline:
         self.short_side = poster_short_side(encoder)
         self.workers = options.workers or max(1, os.cpu_count() or 1)
         self.max_in_flight = self.workers * 2
+        self.max_waiting = 2 * options.batch_size
         self.executor = self._new_pool()
+        self.embedder = ThreadPoolExecutor(1, thread_name_prefix="vidseek-embed")
+        self.embedding: tuple[Future, list[tuple[VideoJob, int, int]]] | None = None
+        self.threads = EmbedThreads(self.workers)
+        self.batches = 0
+        self.encoder_waited = False  # for decoded segments, since the last batch: the decoders are the slower stage
         self.in_flight: dict[Future, tuple] = {}
         self.started_at: dict[Future, float | None] = {}  # when each task was first seen running
         self.files: deque[VideoJob] = deque()
@@ -233,51 +269,105 @@ class _Pipeline:
         self.to_embed: deque[tuple[VideoJob, int, int, np.ndarray]] = deque()
 
     def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")
+        self.workers_up = context.Value("i", 0)  # raised by each worker of this pool once it has started
         return ProcessPoolExecutor(
-            self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)
+            self.workers,
+            mp_context=context,
+            initializer=start_worker,
+            initargs=(os.getpid(), self.workers_up, self.options.decoder),
         )
 
     def run(self, jobs: list[VideoJob]) -> None:
         self.files.extend(jobs)
         try:
-            while self.files or self.chunks or self.in_flight or self.to_embed:
+            while self.files or self.chunks or self.in_flight or self.to_embed or self.embedding:
                 self._submit()
-                self._collect(block=len(self.to_embed) < self.options.batch_size and bool(self.in_flight))
-                if len(self.to_embed) >= self.options.batch_size or (self.to_embed and not self.in_flight):
-                    self._embed_batch()
+                self._start_embedding()
+                self._wait()
                 self.committer.commit_ready()
             self.committer.commit_ready()
         finally:
             self.executor.shutdown(wait=False, cancel_futures=True)
+            self.embedder.shutdown(wait=False, cancel_futures=True)  # on an error, a batch under way ends on its own
+            self.threads.restore()
 
     def _submit(self) -> None:
         while len(self.in_flight) < self.max_in_flight and (self.chunks or self.files):
+            if len(self.to_embed) >= self.max_waiting:
+                return
+            if self.chunks and (self.chunks[0][1] != self.chunks[0][0].epoch or self.chunks[0][0].error):
+                self.chunks.popleft()  # re-planned or failed since it was queued
+                continue
+            job = self.chunks[0][0] if self.chunks else self.files[0]
+            if self.in_flight and (job.crashes or any(item[1].crashes for item in self.in_flight.values())):
+                return  # a file in flight when a worker died is retried alone: a second death is then its own
             if self.chunks:
                 job, epoch, indexes = self.chunks.popleft()
-                if epoch != job.epoch or job.error:
-                    continue
                 segments = [job.segments[i] for i in indexes]
                 future = self.executor.submit(
                     decode_segments, self.options.decoder, str(job.file.path), segments, self.options.frames, self.short_side
                 )
                 self.in_flight[future] = ("chunk", job, epoch, indexes)
-                self.started_at[future] = None
             else:
                 job = self.files.popleft()
-                future = self.executor.submit(probe_video, self.options.decoder, str(job.file.path))
-                self.in_flight[future] = ("probe", job)
-                self.started_at[future] = None
+                options = self.options
+                future = self.executor.submit(
+                    open_video,
+                    options.decoder,
+                    str(job.file.path),
+                    options.segment_seconds,
+                    options.chunk_segments,
+                    options.frames,
+                    self.short_side,
+                )
+                self.in_flight[future] = ("open", job)
+            self.started_at[future] = None
 
-    def _collect(self, block: bool) -> None:
-        if not self.in_flight:
+    def _start_embedding(self) -> None:
+        """Hand the embedding thread a full batch when it is free (a partial one once nothing else is coming)."""
+        if self.embedding is not None:
             return
-        if block:
-            done, _ = wait(self.in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
-        else:
-            done = [f for f in self.in_flight if f.done()]
+        if len(self.to_embed) < self.options.batch_size and self.in_flight:
+            self.encoder_waited = self.batches > 0  # filling the pipeline at first says nothing about the stages
+            return
+        batch = []
+        while self.to_embed and len(batch) < self.options.batch_size:
+            item = self.to_embed.popleft()
+            job, epoch = item[0], item[1]
+            if epoch == job.epoch and not job.error:
+                batch.append(item)
+        if not batch:
+            return
+        share_cores = self.encoder_waited
+        self.encoder_waited = False
+        self.batches += 1
+        future = self.embedder.submit(self.threads.embed, self.encoder, [clip for *_, clip in batch], share_cores)
+        self.embedding = (future, [(job, epoch, index) for job, epoch, index, _ in batch])
+
+    def _wait(self) -> None:
+        """Wait until a decode task or the batch being embedded finishes; after a second with neither, look for
+        a decode task that hangs."""
+        pending = list(self.in_flight) + ([self.embedding[0]] if self.embedding else [])
+        if not pending:
+            return
+        done, _ = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
         if not done:
             self._check_timeouts()
             return
+        if self.embedding is not None and self.embedding[0] in done:
+            self._take_vectors()
+        self._collect([future for future in done if future in self.in_flight])
+
+    def _take_vectors(self) -> None:
+        future, batch = self.embedding
+        self.embedding = None
+        vectors = future.result()
+        for (job, epoch, index), vector in zip(batch, vectors):
+            if epoch == job.epoch and not job.error:  # not re-planned or failed while it was being embedded
+                job.vectors[index] = vector
+
+    def _collect(self, done: list[Future]) -> None:
         for future in done:
             if future not in self.in_flight:  # requeued by a pool restart below
                 continue
@@ -294,15 +384,21 @@ class _Pipeline:
             except Exception as exc:  # noqa: BLE001 - a bad file never stops the run
                 self._fail(job, f"{type(exc).__name__}: {exc}")
                 continue
-            if kind == "probe":
-                self._plan(job, result)
+            if kind == "open":
+                self._open(job, result)
             else:
                 epoch, indexes = rest
                 if epoch == job.epoch and not job.error:
                     self._take_chunk(job, indexes, result)
 
     def _check_timeouts(self) -> None:
-        """Give up a file whose decode task has run longer than ``file_timeout`` (a pathological file)."""
+        """Give up a file whose decode task has run longer than ``file_timeout`` (a pathological file).
+
+        A task's clock starts when it is first seen running, and not before a worker is up: a task handed to a
+        worker that is still starting (seconds, on a busy machine) looks running already."""
+        up = self.workers_up.value
+        if not up:
+            return
         now = time.monotonic()
         overdue = []
         for future in self.in_flight:
@@ -315,7 +411,7 @@ class _Pipeline:
             return
         # Futures queued behind a hung worker look "running" too; only the oldest ones can really be running.
         order = {future: position for position, future in enumerate(self.in_flight)}
-        overdue = sorted(overdue, key=lambda f: (self.started_at[f], order[f]))[: self.workers]
+        overdue = sorted(overdue, key=lambda f: (self.started_at[f], order[f]))[:up]
         for future in overdue:
             job = self.in_flight.pop(future)[1]
             self.started_at.pop(future, None)
@@ -328,8 +424,8 @@ class _Pipeline:
     def _restart_pool(self, crashed: list[tuple], count_crash: bool = True) -> None:
         """A worker died (a decoder crash, the OOM killer): retry what was in flight on a new pool.
 
-        Which file killed it is unknown, so every file in flight is retried; one that was in flight
-        during ``MAX_CRASHES`` crashes is recorded as failed.
+        Which file killed it is unknown, so every file in flight is retried, each on its own (:meth:`_submit`),
+        so that one in flight during ``MAX_CRASHES`` crashes, recorded as failed, is the file that crashes.
         """
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self._new_pool()
@@ -343,11 +439,17 @@ class _Pipeline:
         for kind, job, *rest in work:
             if job.error is not None:
                 continue
-            if kind == "probe":
+            if kind == "open":
                 self.files.appendleft(job)
             elif rest[0] == job.epoch:  # decode the whole video again under a new epoch
                 job.epoch += 1
                 self._plan(job, job.info)
+
+    def _open(self, job: VideoJob, opened: OpenedVideo) -> None:
+        self._plan(job, opened.info)
+        if opened.first is not None and not job.error:
+            _, _, indexes = self.chunks.popleft()  # the first chunk _plan just queued: the task decoded it already
+            self._take_chunk(job, indexes, opened.first)
 
     def _plan(self, job: VideoJob, info: VideoInfo) -> None:
         job.info = info
@@ -365,6 +467,7 @@ class _Pipeline:
 
     def _take_chunk(self, job: VideoJob, indexes: list[int], result: DecodedSegments) -> None:
         job.chunks_out -= 1
+        self.committer.frames_arrived(len(indexes))
         if not fit_to_stream_end(job.segments, indexes, result.end_time, job.info.fps):
             self._replan(job, result.end_time)
             return
@@ -387,24 +490,41 @@ class _Pipeline:
         info = job.info
         self._plan(job, VideoInfo(real_end, info.fps, info.width, info.height, info.codec))
 
-    def _embed_batch(self) -> None:
-        batch = []
-        while self.to_embed and len(batch) < self.options.batch_size:
-            item = self.to_embed.popleft()
-            job, epoch = item[0], item[1]
-            if epoch == job.epoch and not job.error:
-                batch.append(item)
-        if not batch:
-            return
-        vectors = self.encoder.encode_videos([clip for *_, clip in batch])
-        for (job, _, index, _), vector in zip(batch, vectors):
-            job.vectors[index] = vector
-
     def _fail(self, job: VideoJob, reason: str) -> None:
         if job.error is None:
             job.error = reason
             job.epoch += 1
             log.warning("skipping %s: %s", job.file.path, reason)
+
+
+class EmbedThreads:
+    """How many threads torch gets for a batch, so the encoder and the decode workers do not fight over cores.
+
+    While the decoders are the slower stage they keep every core they have busy; torch's OpenMP threads would
+    then wait for one another at every layer for a core (on 2 busy cores, 2 threads embedded the tiny model at
+    1/8th to 1/20th of the speed of 1 thread, and slowed the whole build up to 2x). So when the encoder had to wait
+    for decoded segments before a batch, that batch gets the cores the workers leave (at least one); otherwise
+    (the encoder is the slower stage, or nothing is known yet: the first batch) all of torch's threads. torch's
+    thread count is per thread (OpenMP), so it is set in the embedding thread; :meth:`restore` puts back the
+    process-wide default.
+    """
+
+    def __init__(self, workers: int):
+        self.all = torch.get_num_threads()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.spare = max(1, min(self.all, cores - workers))
+        self.current: int | None = None
+
+    def embed(self, encoder, clips: list[np.ndarray], share_cores: bool) -> np.ndarray:
+        threads = self.spare if share_cores else self.all
+        if threads != self.current:
+            torch.set_num_threads(threads)
+            self.current = threads
+        return encoder.encode_videos(clips)
+
+    def restore(self) -> None:
+        if self.current is not None and self.current != self.all:
+            torch.set_num_threads(self.all)
 
 
 IndexVideos = Callable[[Committer], None]
@@ -458,7 +578,8 @@ def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> B
         progress = _progress_bar(len(todo)) if options.progress and todo else None
         try:
             if todo:
-                committer = Committer([VideoJob(seq, f) for seq, f in enumerate(todo)], writer, report, options, progress)
+                jobs = [VideoJob(seq, f) for seq, f in enumerate(todo)]
+                committer = Committer(jobs, writer, report, options, progress, build_started=started)
                 index_videos(committer)
                 committer.commit_ready()
                 if not committer.finished:
@@ -466,8 +587,10 @@ def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> B
         finally:
             if progress is not None:
                 progress.close()
+        publishing = time.perf_counter()
         report.total_segments = int(writer.index.ntotal)
         writer.publish()
+        report.publish_seconds = time.perf_counter() - publishing
     except BaseException as exc:
         writer.abort()
         if isinstance(exc, OSError | SQLAlchemyError):

@@ -1,4 +1,5 @@
-"""Work done in decode worker processes: probing a file and reading the frames of its segments.
+"""Work done in decode worker processes: opening a video (probe + its first frames) and reading the frames of
+its segments.
 
 Torch-free on purpose (workers are spawned; importing torch there would cost seconds and memory).
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from indexer.decode import VideoInfo, encode_jpeg, get_decoder
-from indexer.segment import Segment, sample_frame_times
+from indexer.segment import Segment, plan_segments, sample_frame_times
 
 
 @dataclass
@@ -22,8 +23,35 @@ class DecodedSegments:
     note: str | None = None  # a decoder fallback worth reporting
 
 
+@dataclass
+class OpenedVideo:
+    """A video's first task: its header, and the frames of its first chunk of segments (None: too short for one)."""
+
+    info: VideoInfo
+    first: DecodedSegments | None
+
+
+def chunk_indexes(count: int, step: int) -> list[list[int]]:
+    """Segment indexes ``0..count-1`` cut into decode chunks of ``step``."""
+    return [list(range(first, min(first + step, count))) for first in range(0, count, step)]
+
+
 def probe_video(decoder: str, path: str) -> VideoInfo:
     return get_decoder(decoder).probe(Path(path))
+
+
+def open_video(decoder: str, path: str, segment_seconds: float, chunk_segments: int, frames: int, short_side: int) -> OpenedVideo:
+    """Probe a video and decode its first chunk of segments in one task (a short video: all of it).
+
+    A probe task of its own would cost every file one more round trip through the pool, and a wait in the
+    scheduling process, before its frames are read. The caller plans the same segments from ``info``.
+    """
+    info = probe_video(decoder, path)
+    segments = plan_segments(info.duration, segment_seconds)
+    if not segments:
+        return OpenedVideo(info, None)
+    first = [segments[i] for i in chunk_indexes(len(segments), chunk_segments)[0]]
+    return OpenedVideo(info, decode_segments(decoder, path, first, frames, short_side))
 
 
 def decode_segments(decoder: str, path: str, segments: list[Segment], frames: int, short_side: int) -> DecodedSegments:
@@ -48,6 +76,19 @@ def read_clip(
     if decoded.end_time is not None and decoded.end_time > start:
         decoded = decode_segments(decoder, path, [Segment(start, decoded.end_time)], frames, short_side)
     return decoded.clips[0]
+
+
+def start_worker(parent_pid: int, workers_up, decoder: str) -> None:
+    """Worker initializer: die with the parent (below), load the decoder backend (importing it can take seconds,
+    which must not count against the first file's time limit), then count this worker in ``workers_up`` (a shared
+    integer), so that the parent knows when tasks can really have started running."""
+    die_with_parent(parent_pid)
+    try:
+        get_decoder(decoder)
+    except Exception:  # noqa: BLE001 - each task then fails its file with the reason
+        pass
+    with workers_up.get_lock():
+        workers_up.value += 1
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -222,3 +222,116 @@ def test_index_type_is_chosen_by_size():
     assert choose_index_type(10, "ivfpq") == "flat" and choose_index_type(20_000, "ivfpq") == "ivfpq"
     with pytest.raises(ValueError):
         choose_index_type(10, "bogus")
+
+
+def snapshot(index_dir):
+    """Videos (name, status, error, spans), each segment's vector and poster bytes, by segment id."""
+    reader = IndexReader(index_dir)
+    videos, vectors, posters = {}, {}, {}
+    for video in reader.videos():
+        segments = reader.video(video.id).segments if video.status == "indexed" else []
+        videos[Path(video.path).name] = (video.id, video.status, video.error, [(s.id, s.start, s.end) for s in segments])
+        for s in segments:
+            vectors[s.id] = reader.segment_vector(s.id)
+            posters[s.id] = reader.thumbnail_path(s.id).read_bytes()
+    reader.close()
+    return videos, vectors, posters
+
+
+def test_any_chunking_and_worker_count_gives_the_same_index(tmp_path, library, built_index, _tiny_encoder):
+    """A video's first chunk comes back with its probe, the others from their own tasks: one segment per task, on
+    one worker, gives the built_index's ids, spans, vectors and posters (its 25 s video: three tasks)."""
+    index_dir = tmp_path / "index"
+    report = build_index(_tiny_encoder, options(library, index_dir, chunk_segments=1, workers=1, batch_size=1))
+    assert (report.indexed, report.segments) == (4, 6)
+    videos, vectors, posters = snapshot(index_dir)
+    expected_videos, expected_vectors, expected_posters = snapshot(built_index)
+    assert videos == expected_videos and posters == expected_posters
+    for segment_id, vector in expected_vectors.items():
+        np.testing.assert_allclose(vectors[segment_id], vector, atol=1e-5)
+
+
+def test_a_file_that_kills_its_worker_fails_alone(tmp_path, _tiny_encoder):
+    """The pool is restarted and the files in flight retried; the files in flight with the crashing one are not
+    blamed for its second crash (a file that was in flight during a crash is retried on its own)."""
+    from indexer.build import CRASHED
+
+    library = tmp_path / "lib"
+    for name in ("a", "b", "crash", "d", "e", "f"):
+        make_video(library / f"{name}.mp4", 2, size=(64, 48))
+    decoder = "tests.indexer.plugins:CrashOnCrashFiles"
+    report = build_index(_tiny_encoder, options(library, tmp_path / "index", decoder=decoder, workers=2))
+    assert report.failed == [(str(library / "crash.mp4"), CRASHED)]
+    assert (report.indexed, report.segments) == (5, 5)
+    reader = IndexReader(tmp_path / "index")
+    assert reader.count == 5
+
+
+def test_decoded_segments_wait_for_a_slow_encoder_in_bounded_numbers(tmp_path, _tiny_encoder, monkeypatch):
+    """When the encoder is the slower stage, decoding pauses instead of piling up frames (~2 MB a segment)."""
+    import time
+
+    from indexer.build import Committer
+
+    library = tmp_path / "lib"
+    for i in range(16):
+        make_video(library / f"{i:02d}.mp4", 1, size=(64, 48))
+    decoded, embedded, waiting = [0], [0], []
+
+    def frames_arrived(self, segments, original=Committer.frames_arrived):
+        decoded[0] += segments
+        waiting.append(decoded[0] - embedded[0])
+        original(self, segments)
+
+    class SlowEncoder:
+        def __init__(self, encoder):
+            self.encoder = encoder
+
+        def __getattr__(self, name):
+            return getattr(self.encoder, name)
+
+        def encode_videos(self, clips):
+            time.sleep(0.3)
+            embedded[0] += len(clips)
+            return self.encoder.encode_videos(clips)
+
+    monkeypatch.setattr(Committer, "frames_arrived", frames_arrived)
+    report = build_index(SlowEncoder(_tiny_encoder), options(library, tmp_path / "index", batch_size=2, workers=2))
+    assert (report.indexed, report.segments) == (16, 16)
+    # 2 batches waiting, plus what the tasks in flight (2 per worker, one segment each here) brought back
+    assert max(waiting) <= 2 * 2 + 2 * 2 + 2  # + the batch being embedded
+    assert report.startup_seconds > 0 and report.startup_segments == 1 and report.publish_seconds > 0
+
+
+def test_embedding_threads_leave_the_decoders_their_cores():
+    """torch gets the cores the decode workers leave (at least one) when it had to wait for the decoders, else all
+    its threads; the process's own thread count is put back at the end."""
+    import threading
+
+    import torch
+
+    from indexer.build import EmbedThreads
+
+    class RecordingEncoder:
+        def __init__(self):
+            self.seen = []  # torch's thread count during each batch
+
+        def encode_videos(self, clips):
+            self.seen.append(torch.get_num_threads())
+            return np.zeros((len(clips), 4), dtype=np.float32)
+
+    before = torch.get_num_threads()
+    cores = len(os.sched_getaffinity(0))
+    threads = EmbedThreads(workers=cores)
+    encoder = RecordingEncoder()
+
+    def embed_twice():
+        threads.embed(encoder, [np.zeros((1, 2, 2, 3), np.uint8)], share_cores=True)
+        threads.embed(encoder, [np.zeros((1, 2, 2, 3), np.uint8)], share_cores=False)
+
+    worker = threading.Thread(target=embed_twice)  # as in the build: a thread of its own
+    worker.start()
+    worker.join()
+    threads.restore()
+    assert encoder.seen == [1, before]  # as many workers as cores: one thread for torch
+    assert torch.get_num_threads() == before
