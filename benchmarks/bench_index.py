@@ -206,6 +206,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="auto")
     parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "bfloat16"],
+        help="the image tower's precision, as `index build --precision` (auto: bfloat16 where the CPU has it natively)",
+    )
+    parser.add_argument(
         "--backends",
         default="auto",
         help="decoders to time decode-only beside PyAV, comma-separated; auto: every registered one usable here "
@@ -217,8 +223,10 @@ def main() -> None:
     names = [n for n in DECODERS if n != REFERENCE] if args.backends == "auto" else [b for b in args.backends.split(",") if b]
 
     from models import load_encoder
+    from models.quantize import image_encoder_at, image_precision
 
-    encoders = {name: load_encoder(name, "none", args.device) for name in models}
+    encoders = {name: image_encoder_at(load_encoder(name, "none", args.device), args.precision) for name in models}
+    precision = image_precision(next(iter(encoders.values())))
     rows, backends = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
@@ -232,7 +240,7 @@ def main() -> None:
             decoded.clear()
             backends[size] = measure_backends(names, library, args, short_side, segments / seconds)
     device = next(iter(encoders.values())).device
-    print_tables(args, rows, backends, device)
+    print_tables(args, rows, backends, f"{device}, {precision}")
     print(
         json.dumps(
             {
@@ -243,6 +251,7 @@ def main() -> None:
                 "workers": args.workers,
                 "batch_size": args.batch_size,
                 "device": device,
+                "precision": precision,
                 "rows": [
                     {
                         "size": row["size"],
