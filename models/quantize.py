@@ -40,10 +40,7 @@ def text_encoder_at(encoder: VideoEncoder, precision: str) -> VideoEncoder:
     model as loaded (on CUDA it runs under float16 autocast anyway); ``bfloat16`` / ``int8``: a copy whose
     text tower runs in that precision (CPU only). ``encoder`` itself is never changed.
     """
-    if precision not in TEXT_PRECISIONS:
-        raise ValueError(f"unknown text precision {precision!r}: choose one of {', '.join(TEXT_PRECISIONS)}")
-    if precision == "auto":
-        precision = "bfloat16" if encoder.device == "cpu" and native_bfloat16() else "float32"
+    precision = _resolve(encoder, precision, TEXT_PRECISIONS)
     if precision == "float32":
         return encoder
     return quantize_text_tower(encoder) if precision == "int8" else bfloat16_text_tower(encoder)
@@ -57,11 +54,7 @@ def image_encoder_at(encoder: VideoEncoder, precision: str) -> VideoEncoder:
     autocast anyway); ``bfloat16``: a copy whose image tower holds bfloat16 weights (CPU only; the text
     tower is shared). ``encoder`` itself is never changed; fine-tuning always trains in float32.
     """
-    if precision not in IMAGE_PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(IMAGE_PRECISIONS)}")
-    if precision == "auto":
-        precision = "bfloat16" if encoder.device == "cpu" and native_bfloat16() else "float32"
-    if precision == "float32":
+    if _resolve(encoder, precision, IMAGE_PRECISIONS) == "float32":
         return encoder
     _require_cpu(encoder, "bfloat16 video embedding")
     model = encoder.model
@@ -69,6 +62,16 @@ def image_encoder_at(encoder: VideoEncoder, precision: str) -> VideoEncoder:
     image_model.visual.to(torch.bfloat16)
     image_model.eval()
     return VideoEncoder(image_model, encoder.tokenizer, encoder.preprocess, encoder.spec, encoder.device)
+
+
+def _resolve(encoder: VideoEncoder, precision: str, choices: tuple[str, ...]) -> str:
+    """``precision`` checked against ``choices``, with ``auto`` made concrete: bfloat16 on a CPU that multiplies
+    it in hardware, else float32 (the model as loaded)."""
+    if precision not in choices:
+        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(choices)}")
+    if precision == "auto":
+        return "bfloat16" if encoder.device == "cpu" and native_bfloat16() else "float32"
+    return precision
 
 
 def image_precision(encoder: VideoEncoder) -> str:

@@ -26,6 +26,7 @@ def captions(n, seed=0):
 
 def test_int8_text_tower_replaces_only_text_linear_layers(tiny_encoder):
     int8 = quantize_text_tower(tiny_encoder)
+    assert text_precision(text_encoder_at(tiny_encoder, "int8")) == "int8"
     text_layers = [type(m) for m in int8.model.transformer.modules() if isinstance(m, (nn.Linear, DynamicInt8Linear))]
     assert DynamicInt8Linear in text_layers
     assert text_tower_is_int8(int8.model) and not text_tower_is_int8(tiny_encoder.model)  # the original is untouched
@@ -77,21 +78,6 @@ def test_bfloat16_text_tower_casts_only_the_text_side(tiny_encoder):
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
-def test_text_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(tiny_encoder, monkeypatch):
-    monkeypatch.setattr(quantize, "native_bfloat16", lambda: True)
-    assert text_precision(text_encoder_at(tiny_encoder, "auto")) == "bfloat16"
-    monkeypatch.setattr(quantize, "native_bfloat16", lambda: False)
-    assert text_encoder_at(tiny_encoder, "auto") is tiny_encoder
-    assert text_encoder_at(tiny_encoder, "float32") is tiny_encoder
-    assert text_precision(text_encoder_at(tiny_encoder, "int8")) == "int8"
-    with pytest.raises(ValueError, match="auto, float32, bfloat16, int8"):
-        text_encoder_at(tiny_encoder, "fp8")
-    tiny_encoder.device = "cuda"
-    assert text_encoder_at(tiny_encoder, "auto") is tiny_encoder  # CUDA runs queries under float16 autocast
-    with pytest.raises(QuantizationError, match="CPU only"):
-        text_encoder_at(tiny_encoder, "bfloat16")
-
-
 def test_bfloat16_image_tower_embeds_videos_close_to_float32(tiny_encoder):
     low = image_encoder_at(tiny_encoder, "bfloat16")
     assert image_precision(low) == "bfloat16" and image_precision(tiny_encoder) == "float32"  # the original is untouched
@@ -106,15 +92,18 @@ def test_bfloat16_image_tower_embeds_videos_close_to_float32(tiny_encoder):
     np.testing.assert_array_equal(low.encode_text(["a red car"]), tiny_encoder.encode_text(["a red car"]))
 
 
-def test_image_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(tiny_encoder, monkeypatch):
+@pytest.mark.parametrize(
+    ("at", "precision_of", "invalid"), [(text_encoder_at, text_precision, "fp8"), (image_encoder_at, image_precision, "int8")]
+)
+def test_precision_auto_takes_bfloat16_only_where_the_cpu_has_it(tiny_encoder, monkeypatch, at, precision_of, invalid):
     monkeypatch.setattr(quantize, "native_bfloat16", lambda: True)
-    assert image_precision(image_encoder_at(tiny_encoder, "auto")) == "bfloat16"
+    assert precision_of(at(tiny_encoder, "auto")) == "bfloat16"
     monkeypatch.setattr(quantize, "native_bfloat16", lambda: False)
-    assert image_encoder_at(tiny_encoder, "auto") is tiny_encoder
-    assert image_encoder_at(tiny_encoder, "float32") is tiny_encoder
-    with pytest.raises(ValueError, match="auto, float32, bfloat16"):
-        image_encoder_at(tiny_encoder, "int8")
+    assert at(tiny_encoder, "auto") is tiny_encoder
+    assert at(tiny_encoder, "float32") is tiny_encoder
+    with pytest.raises(ValueError, match="unknown precision"):
+        at(tiny_encoder, invalid)
     tiny_encoder.device = "cuda"
-    assert image_encoder_at(tiny_encoder, "auto") is tiny_encoder  # CUDA embeds under float16 autocast
+    assert at(tiny_encoder, "auto") is tiny_encoder  # CUDA runs the model under float16 autocast
     with pytest.raises(QuantizationError, match="CPU only"):
-        image_encoder_at(tiny_encoder, "bfloat16")
+        at(tiny_encoder, "bfloat16")
