@@ -148,7 +148,9 @@ class VidseekService:
         # Queries may run on a bfloat16 or int8 copy of the text tower; classification keeps the float model.
         self.text_encoder = text_encoder_at(self.encoder, settings.text_precision)
         log.info("search queries are embedded in %s", text_precision(self.text_encoder))
-        self.queries = QueryEncoder(self.text_encoder, threads=settings.query_threads_or_default)
+        self.queries = QueryEncoder(
+            self.text_encoder, threads=settings.query_threads_or_default, scan_threads=settings.scan_threads_or_default
+        )
         self._refresh(force=True)
 
     def _load_encoder(self, manifest: Manifest | None) -> VideoEncoder:

@@ -201,7 +201,8 @@ def test_query_threads_leave_a_core_to_the_requests_by_default(monkeypatch):
     for cores, expected in ((1, 1), (2, 1), (16, 15)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cores: set(range(n)))
         assert Settings().query_threads_or_default == expected
-    assert Settings(query_threads=3).query_threads_or_default == 3
+        assert Settings().scan_threads_or_default == cores  # a scan waits on memory: every core
+    assert Settings(query_threads=3).query_threads_or_default == Settings(query_threads=3).scan_threads_or_default == 3
     with pytest.raises(ValidationError):
         Settings(query_threads=0)
 
@@ -216,11 +217,18 @@ def test_the_worker_runs_torch_with_its_own_thread_count(tiny_encoder):
             seen.append(torch.get_num_threads())
             return tiny_encoder.encode_text(texts, template)
 
+    class RecordingReader:
+        def search_batch(self, queries, ks, offsets, min_scores):
+            seen.append(("scan", torch.get_num_threads()))
+            return [([], 0)] * len(queries)
+
     before = torch.get_num_threads()
     try:
-        queries = QueryEncoder(Recording(), threads=1)
+        queries = QueryEncoder(Recording(), threads=1, scan_threads=2)
         queries.encode("one thread")
-        assert seen == [1]
+        queries.search(RecordingReader(), "then a scan", 5)
+        queries.encode("one thread again")
+        assert seen == [1, 1, ("scan", 2), 1]
         queries.close()
     finally:
         torch.set_num_threads(before)
