@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from sqlalchemy.exc import SQLAlchemyError
 
-from indexer.decode import DecodeError, VideoInfo
+from indexer.decode import DecodeError, VideoInfo, get_decoder
 from indexer.scan import LibraryFile, scan_library
 from indexer.segment import Segment, plan_segments
 from indexer.store import IndexWriteError, IndexWriter, Manifest
@@ -541,6 +541,9 @@ def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> B
     """:func:`build_index` with the decode-and-embed stage given: ``index_videos`` runs it over the new and
     changed files; scanning, dropping deleted files, committing in library order and publishing are the same."""
     started = time.perf_counter()
+    # A backend that cannot load (not installed, no FFmpeg) stops the run here, with how to install it, instead
+    # of failing every file, which the next run would then skip as unchanged.
+    get_decoder(options.decoder)
     report = BuildReport()
     files, unreadable = scan_library(Path(options.library))
     report.files = len(files) + len(unreadable)

@@ -183,3 +183,13 @@ def test_missing_ffmpeg_libraries_says_how_to_install(monkeypatch):
         TorchCodecDecoder()
     assert "versions 4 to 9" in str(raised.value) and "apt-get install ffmpeg" in str(raised.value)
     assert isinstance(raised.value, DecodeError)  # the build records it against the file, the CLI prints it
+
+
+def test_a_build_whose_decoder_cannot_load_stops_before_touching_the_index(monkeypatch, tmp_path, _tiny_encoder):
+    # Not one failure per file: those files would then count as unchanged, and stay failed until --rebuild.
+    monkeypatch.setitem(__import__("sys").modules, "torchcodec", None)
+    make_video(tmp_path / "lib" / "a.mp4", 1)
+    options = BuildOptions(tmp_path / "lib", tmp_path / "index", decoder="torchcodec", progress=False)
+    with pytest.raises(DecoderUnavailableError, match="not installed"):
+        build_index(_tiny_encoder, options)
+    assert not (tmp_path / "index").exists()
