@@ -32,7 +32,6 @@ from indexer.build import (
     BuildReport,
     Committer,
     VideoJob,
-    chunk_indexes,
     fit_to_stream_end,
     poster_short_side,
     too_short,
@@ -41,7 +40,7 @@ from indexer.build import (
 )
 from indexer.decode import DecodeError, VideoInfo
 from indexer.segment import Segment, plan_segments
-from indexer.tasks import DecodedSegments, decode_segments, probe_video
+from indexer.tasks import DecodedSegments, chunk_indexes, decode_segments, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +163,9 @@ class _RayRun:
         else:  # CPU actors grow while segments wait, leaving at least half the CPUs to decoding
             most = max(1, int(cpus // 2 / self.ray_options.embed_cpus))
             pool = ray.data.ActorPoolStrategy(min_size=1, max_size=most)
-        precision = self.ray_options.precision or str(self.encoder.image_dtype).removeprefix("torch.")
+        from models.quantize import image_precision
+
+        precision = self.ray_options.precision or image_precision(self.encoder)
         recipe = EncoderRecipe.of(self.encoder, "cuda" if use_gpus else "cpu", self.ray_options.base, precision)
         files = [{"seq": job.seq, "path": str(job.file.path)} for job in self.jobs]
         ds = ray.data.from_items(files, override_num_blocks=len(files))  # one file per block: a crash loses one file
