@@ -19,6 +19,19 @@ from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings, TextPrecis
 log = logging.getLogger("vidseek")
 
 
+def _batch_size(text: str) -> int | None:
+    """``--batch-size``: a positive number, or ``auto`` (None: the encoder sizes it)."""
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of segments or 'auto', not {text!r}")
+    return value
+
+
 def _add_index_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-dir", type=Path, help="index folder (default: $VIDSEEK_INDEX_DIR or ./vidseek-index)")
     parser.add_argument(
@@ -60,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--frames", type=int, default=8, help="frames sampled per segment (default: 8)")
     build.add_argument("--segment-seconds", type=float, default=10.0, help="segment length in seconds (default: 10)")
     _add_model(build, f"default: {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
-    build.add_argument("--batch-size", type=int, default=16, help="segments per encoder batch (default: 16)")
+    build.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        help="segments per encoder batch, or auto: 16 on a CPU, on a GPU as many as fit in half its free memory "
+        "(measured, at most 128) (default: auto)",
+    )
     build.add_argument("--workers", type=int, help="decode worker processes (default: one per CPU core)")
     build.add_argument(
         "--rebuild", action="store_true", help="start from an empty index (needed to change model, frames or segment length)"
@@ -300,7 +318,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from indexer.build import BuildOptions, build_index
+    from indexer.build import BuildOptions, build_index, poster_short_side
     from models import load_encoder
     from models.quantize import image_encoder_at, image_precision
 
@@ -323,7 +341,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     )
     if args.ray is None:
         encoder = image_encoder_at(encoder, args.precision)
-        where = f"{encoder.device} in {image_precision(encoder)}"
+        options.batch_size = args.batch_size or encoder.batch_size_for_memory(args.frames, poster_short_side(encoder))
+        where = f"{encoder.device} in {image_precision(encoder)}, {options.batch_size} segments per batch"
     else:
         where = f"Ray ({args.ray or 'a local instance'})"
     print(

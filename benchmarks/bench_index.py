@@ -103,14 +103,15 @@ def measure_model(encoder, args, library: Path, decoded: dict, tmp: Path, name: 
     if short_side not in decoded:
         decoded[short_side] = decode_only(paths, args.frames, 10.0, short_side, args.workers)
     segments, decode_s, clips = decoded[short_side]
-    encode_only(encoder, clips[: args.batch_size], args.batch_size)  # warm-up
-    encode_s = encode_only(encoder, clips, args.batch_size)
+    batch_size = args.batch_size or encoder.batch_size_for_memory(args.frames, short_side)  # as index build sizes it
+    encode_only(encoder, clips[:batch_size], batch_size)  # warm-up
+    encode_s = encode_only(encoder, clips, batch_size)
     options = BuildOptions(
         library,
         tmp / f"index-{name}",
         frames=args.frames,
         segment_seconds=10.0,
-        batch_size=args.batch_size,
+        batch_size=batch_size,
         workers=args.workers,
         progress=False,
     )
@@ -133,6 +134,9 @@ def measure_model(encoder, args, library: Path, decoded: dict, tmp: Path, name: 
         "publish_s": report.publish_seconds,
         "build_vs_slower": row["build"] / slower,
         "build_steady_vs_slower": row["build_steady"] / slower,
+        "build_frames_per_s": row["build"] * args.frames,
+        "build_vs_encode": row["build"] / row["encode_only"],
+        "batch_size": batch_size,
         "short_side": short_side,
         "segments": segments,
     }
@@ -164,9 +168,10 @@ def parse_size(text: str) -> tuple[int, int]:
 def print_tables(args, rows: list[dict], backends: dict[str, dict[str, float | str]], device: str) -> None:
     print(
         f"\nindexing {args.clips} clips x {args.seconds:g}s (H.264), {args.frames} frames/segment, "
-        f"{args.workers} decode workers, batch {args.batch_size}, device {device}; segments/s"
+        f"{args.workers} decode workers, device {device}; segments/s"
     )
     columns = {  # header: (row key, width)
+        "batch": ("batch_size", 6),
         "decode": ("decode_only", 9),
         "encode": ("encode_only", 9),
         "bound": ("bound", 8),
@@ -177,10 +182,18 @@ def print_tables(args, rows: list[dict], backends: dict[str, dict[str, float | s
         "build/slower": ("build_vs_slower", 14),
         "steady/slower": ("build_steady_vs_slower", 15),
         "steady/bound": ("build_steady_vs_bound", 14),
+        "build frames/s": ("build_frames_per_s", 16),
+        "build/encode": ("build_vs_encode", 14),
     }
     print(f"{'size':<11}{'model':<14}" + "".join(f"{name:>{width}}" for name, (_, width) in columns.items()))
     for row in rows:
-        print(f"{row['size']:<11}{row['model']:<14}" + "".join(f"{row[key]:>{width}.2f}" for key, width in columns.values()))
+        print(
+            f"{row['size']:<11}{row['model']:<14}"
+            + "".join(
+                f"{row[key]:>{width}}" if isinstance(row[key], int) else f"{row[key]:>{width}.2f}"
+                for key, width in columns.values()
+            )
+        )
     print(
         "build/slower: the whole build over min(decode, encode) (goal >= 0.90); steady: without start-up and publishing;\n"
         "bound: the best a build can do, min(decode, encode), or on a CPU, where the stages share the cores, "
@@ -202,7 +215,12 @@ def main() -> None:
     parser.add_argument("--size", default="640x360,1280x720", help="frame sizes, comma-separated")
     parser.add_argument("--model", default="vidseek-tiny", help="open_clip model names (random weights), comma-separated")
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--batch-size",
+        type=lambda text: None if text == "auto" else int(text),
+        default=None,
+        help="segments per batch, or auto (default): as `index build` sizes it (16 on a CPU, GPU memory on CUDA)",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--device", default="auto")
     parser.add_argument(
@@ -249,7 +267,7 @@ def main() -> None:
                 "seconds": args.seconds,
                 "frames": args.frames,
                 "workers": args.workers,
-                "batch_size": args.batch_size,
+                "batch_size": args.batch_size or "auto",
                 "device": device,
                 "precision": precision,
                 "rows": [
@@ -257,6 +275,7 @@ def main() -> None:
                         "size": row["size"],
                         "model": row["model"],
                         "segments": row["segments"],
+                        "batch_size": row["batch_size"],
                         **{
                             f"{k}_segments_per_s": round(row[k], 3)
                             for k in ("decode_only", "encode_only", "bound", "build", "build_steady")
@@ -266,6 +285,8 @@ def main() -> None:
                         "build_vs_slower_stage": round(row["build_vs_slower"], 3),
                         "build_steady_vs_slower_stage": round(row["build_steady_vs_slower"], 3),
                         "build_steady_vs_bound": round(row["build_steady_vs_bound"], 3),
+                        "build_frames_per_s": round(row["build_frames_per_s"], 3),
+                        "build_vs_encode_only": round(row["build_vs_encode"], 3),
                     }
                     for row in rows
                 ],

@@ -46,7 +46,7 @@ class BuildOptions:
     index_dir: Path
     frames: int = 8
     segment_seconds: float = 10.0
-    batch_size: int = 16
+    batch_size: int | None = None  # segments per encoder batch; None: sized by the encoder (GPU memory; 16 on a CPU)
     workers: int | None = None
     rebuild: bool = False
     db_url: str | None = None
@@ -255,7 +255,9 @@ class _Pipeline:
         self.short_side = poster_short_side(encoder)
         self.workers = options.workers or max(1, os.cpu_count() or 1)
         self.max_in_flight = self.workers * 2
-        self.max_waiting = 2 * options.batch_size
+        self.batch_size = options.batch_size or encoder.batch_size_for_memory(options.frames, self.short_side)
+        log.info("embedding %d segment(s) per batch on %s", self.batch_size, encoder.device)
+        self.max_waiting = 2 * self.batch_size
         self.executor = self._new_pool()
         self.embedder = ThreadPoolExecutor(1, thread_name_prefix="vidseek-embed")
         self.embedding: tuple[Future, list[tuple[VideoJob, int, int]]] | None = None
@@ -328,11 +330,11 @@ class _Pipeline:
         """Hand the embedding thread a full batch when it is free (a partial one once nothing else is coming)."""
         if self.embedding is not None:
             return
-        if len(self.to_embed) < self.options.batch_size and self.in_flight:
+        if len(self.to_embed) < self.batch_size and self.in_flight:
             self.encoder_waited = self.batches > 0  # filling the pipeline at first says nothing about the stages
             return
         batch = []
-        while self.to_embed and len(batch) < self.options.batch_size:
+        while self.to_embed and len(batch) < self.batch_size:
             item = self.to_embed.popleft()
             job, epoch = item[0], item[1]
             if epoch == job.epoch and not job.error:

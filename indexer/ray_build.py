@@ -41,10 +41,12 @@ from indexer.build import (
 from indexer.decode import DecodeError, VideoInfo
 from indexer.segment import Segment, plan_segments
 from indexer.tasks import DecodedSegments, chunk_indexes, decode_segments, probe_video
+from models.encoder import DEFAULT_BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'vidseek[ray]'"
+GPU_BLOCK = 128  # segments per block handed to a GPU actor (it embeds them in batches that fit its memory)
 
 
 class RayBuildError(Exception):
@@ -195,7 +197,8 @@ class _RayRun:
         ds = ds.map_batches(
             EmbedSegments,
             fn_constructor_kwargs={"recipe": recipe, "frames": options.frames},
-            batch_size=options.batch_size,
+            # A GPU actor embeds a block in batches that fit its memory (EmbedSegments), so blocks can be large.
+            batch_size=options.batch_size or (GPU_BLOCK if use_gpus else DEFAULT_BATCH_SIZE),
             compute=pool,
             **({"num_gpus": 1} if use_gpus else {"num_cpus": self.ray_options.embed_cpus}),
         )
@@ -357,6 +360,7 @@ class EmbedSegments:
 
     def __init__(self, recipe: EncoderRecipe, frames: int):
         self.frames = frames
+        self.max_batch: int | None = None  # clips per encode_videos call, sized to the device's memory at the first
         self.encoder, self.load_error = None, ""
         try:
             self.encoder = recipe.load()
@@ -374,7 +378,12 @@ class EmbedSegments:
                     np.frombuffer(clips[row], dtype=np.uint8).reshape(self.frames, heights[row], widths[row], 3).copy()
                     for row in todo
                 ]
-                vectors[todo] = self.encoder.encode_videos(frames)
+                if self.max_batch is None:
+                    self.max_batch = self.encoder.batch_size_for_memory(self.frames, int(min(heights[todo[0]], widths[todo[0]])))
+                for first in range(0, len(frames), self.max_batch):
+                    vectors[todo[first : first + self.max_batch]] = self.encoder.encode_videos(
+                        frames[first : first + self.max_batch]
+                    )
         except Exception as exc:  # noqa: BLE001 - reported to the driver, see the class docstring
             error = f"embedding failed on a Ray node: {type(exc).__name__}: {exc}"
         batch["vector"] = vectors

@@ -67,12 +67,45 @@ class VideoEncoder:
         """
         if len(clips) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        pixels = torch.stack([self.preprocess(clip) for clip in clips])  # [B, T, 3, S, S]
         with torch.inference_mode(), self._autocast():
+            pixels = torch.stack([self.preprocess(self._to_device(clip)) for clip in clips])  # [B, T, 3, S, S]
             # On CUDA autocast picks the dtype; on CPU the pixels must match the image tower's weights.
-            dtype = torch.float32 if self.device.startswith("cuda") else self.image_dtype
-            pixels = pixels.to(self.device, dtype, non_blocking=True)
+            if not self.device.startswith("cuda"):
+                pixels = pixels.to(self.image_dtype)
             return video_features(self.model, pixels, fusion).float().cpu().numpy()
+
+    def _to_device(self, clip: np.ndarray) -> torch.Tensor:
+        """A clip's uint8 frames on the model's device, preprocessed there: to a GPU they go as uint8 (a quarter of
+        the float pixels' bytes) from pinned memory, so the copy runs asynchronously and the resize, crop and
+        normalisation run on the GPU."""
+        frames = torch.as_tensor(clip)
+        if self.device.startswith("cuda"):
+            frames = frames.pin_memory().to(self.device, non_blocking=True)
+        return frames
+
+    def batch_size_for_memory(self, frames: int, short_side: int, fraction: float = 0.5, cap: int = 128) -> int:
+        """The most clips per ``encode_videos`` batch that fit in ``fraction`` of the GPU's free memory.
+
+        The memory of one clip is measured, not guessed: peak memory of a 1-clip and a 2-clip batch of
+        ``frames`` frames at ``short_side`` (the difference is the cost of a clip, the rest the fixed cost).
+        ``cap``: past a few hundred frames a GPU runs no faster, and every clip of a batch waits decoded in RAM
+        (~2 MB) first. On a CPU memory is rarely the limit and bigger batches gain little: ``DEFAULT_BATCH_SIZE``.
+        """
+        if not self.device.startswith("cuda"):
+            return DEFAULT_BATCH_SIZE
+        clip = np.zeros((frames, short_side, short_side, 3), np.uint8)
+        torch.cuda.synchronize(self.device)
+        torch.cuda.empty_cache()
+        base = torch.cuda.memory_allocated(self.device)
+        peaks = []
+        for batch in (1, 2):
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.encode_videos([clip] * batch)
+            peaks.append(torch.cuda.max_memory_allocated(self.device) - base)
+        free, _ = torch.cuda.mem_get_info(self.device)
+        # Memory torch's allocator holds but no tensor uses (the probes' blocks) is free for the batches too.
+        free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+        return batch_for_memory(free, peaks[0], peaks[1], fraction, cap)
 
     def encode_text(self, texts: Sequence[str], template: str = "{}") -> np.ndarray:
         """Texts (each wrapped in ``template``) -> unit vectors [N, D]."""
@@ -120,6 +153,19 @@ class VideoEncoder:
         probabilities = zero_shot_probabilities(scores, self.logit_scale)
         order = np.argsort(-probabilities, kind="stable")
         return [(labels[i], float(scores[i]), float(probabilities[i])) for i in order]
+
+
+DEFAULT_BATCH_SIZE = 16  # clips per batch on a CPU: larger batches embed no faster there
+
+
+def batch_for_memory(free: int, peak_one: int, peak_two: int, fraction: float = 0.5, cap: int = 128) -> int:
+    """How many clips fit in ``fraction`` of ``free`` bytes, given the peak memory of a 1-clip and a 2-clip batch:
+    a clip costs ``peak_two - peak_one``, the rest of ``peak_one`` is paid once. At least 1, at most ``cap``."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], not {fraction}")
+    per_clip = max(1, peak_two - peak_one)
+    fixed = max(0, peak_one - per_clip)
+    return max(1, min(cap, int((free * fraction - fixed) // per_clip)))
 
 
 def set_intra_op_threads(threads: int) -> None:

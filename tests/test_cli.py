@@ -42,7 +42,7 @@ def test_build_summary_and_exit_status(cli_index):
     assert "indexed 2 file(s), 3 segment(s)" in result.stdout
     assert "failed 1" in result.stdout and "broken.avi" in result.stdout
     # --precision auto: frames embedded in bfloat16 where the CPU multiplies it in hardware
-    assert f"on cpu in {'bfloat16' if native_bfloat16() else 'float32'}" in result.stderr
+    assert f"on cpu in {'bfloat16' if native_bfloat16() else 'float32'}, 16 segments per batch" in result.stderr
 
 
 def test_rebuild_is_incremental(cli_index):
@@ -87,6 +87,8 @@ def test_errors_are_one_clear_line(cli_index, tmp_path):
         check=False,
     )
     assert r.returncode == 2 and "not found" in r.stderr
+    r = vidseek("index", "build", library, "--index-dir", tmp_path / "i", "--batch-size", "0", check=False)
+    assert r.returncode == 2 and "--batch-size: expected a positive number of segments or 'auto'" in r.stderr
     r = vidseek("search", "x", "--index-dir", index_dir, "--model", "ViT-B-32", "--pretrained", "none", check=False)
     assert r.returncode == 2 and "refusing to serve" in r.stderr
 

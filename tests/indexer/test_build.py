@@ -335,3 +335,17 @@ def test_embedding_threads_leave_the_decoders_their_cores():
     threads.restore()
     assert encoder.seen == [1, before]  # as many workers as cores: one thread for torch
     assert torch.get_num_threads() == before
+
+
+def test_batch_size_auto_is_the_encoders_choice(_tiny_encoder, tmp_path, monkeypatch):
+    from indexer.build import _Pipeline
+
+    auto = _Pipeline(_tiny_encoder, options(tmp_path, tmp_path / "index", batch_size=None), committer=None)
+    assert (auto.batch_size, auto.max_waiting) == (16, 32)  # on a CPU
+    monkeypatch.setattr(_tiny_encoder.__class__, "batch_size_for_memory", lambda self, frames, side: 40)
+    sized = _Pipeline(_tiny_encoder, options(tmp_path, tmp_path / "index", batch_size=None), committer=None)
+    given = _Pipeline(_tiny_encoder, options(tmp_path, tmp_path / "index", batch_size=3), committer=None)
+    assert (sized.batch_size, sized.max_waiting, given.batch_size) == (40, 80, 3)
+    for pipeline in (auto, sized, given):
+        pipeline.executor.shutdown()
+        pipeline.embedder.shutdown()

@@ -14,7 +14,7 @@ import torch
 from app import cli
 from indexer.build import CRASHED, BuildOptions
 from indexer.decode import PyAVDecoder
-from indexer.ray_build import EncoderRecipe, RayBuildError, build_index_on_ray
+from indexer.ray_build import EmbedSegments, EncoderRecipe, RayBuildError, build_index_on_ray
 from indexer.store import IndexReader, read_manifest
 from tests.videos import make_video
 
@@ -122,6 +122,25 @@ def test_actors_get_a_recipe_not_the_model(_tiny_encoder):
     other = EncoderRecipe("vidseek-tiny", "none", "sha256:weights-of-another-run", "cpu")
     with pytest.raises(RayBuildError, match="differ from the driver.s.*every node needs the same none"):
         other.load()
+
+
+def test_an_actor_embeds_a_large_block_in_batches_that_fit(_tiny_encoder, monkeypatch):
+    calls = []
+    monkeypatch.setattr(_tiny_encoder.__class__, "batch_size_for_memory", lambda self, frames, side: 2)
+    actor = EmbedSegments(EncoderRecipe.of(_tiny_encoder, device="cpu", precision="float32"), frames=4)
+    original = actor.encoder.encode_videos
+    actor.encoder.encode_videos = lambda clips: calls.append(len(clips)) or original(clips)
+    clips = [np.random.default_rng(i).integers(0, 256, (4, 96, 160, 3), dtype=np.uint8) for i in range(5)]
+    block = {
+        "clip": np.array([clip.tobytes() if i != 1 else b"" for i, clip in enumerate(clips)], dtype=object),
+        "clip_height": np.array([96] * 5),
+        "clip_width": np.array([160] * 5),
+    }
+    out = actor(block)
+    assert calls == [2, 2] and actor.max_batch == 2  # 4 clips (one row had no frames) in batches of 2
+    assert not any(out["embed_error"]) and not out["vector"][1].any()
+    for row in (0, 2, 3, 4):
+        np.testing.assert_allclose(out["vector"][row], _tiny_encoder.encode_video(clips[row]), atol=1e-5)
 
 
 def test_without_ray_installed_the_error_says_how_to_get_it(_tiny_encoder, tmp_path, monkeypatch):

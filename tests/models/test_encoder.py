@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from models import Preprocess, PretrainedLoadError, UnknownModelError, WeightsUnavailableError, load_encoder
-from models.encoder import zero_shot_probabilities
+from models.encoder import DEFAULT_BATCH_SIZE, batch_for_memory, zero_shot_probabilities
 
 
 def random_clip(t=8, h=120, w=200, seed=0):
@@ -31,6 +31,31 @@ def test_batched_videos_equal_one_by_one(tiny_encoder):
     batched = tiny_encoder.encode_videos(clips)
     for clip, vector in zip(clips, batched):
         np.testing.assert_allclose(vector, tiny_encoder.encode_video(clip), atol=1e-5)
+
+
+def test_batch_for_memory_fits_the_measured_cost_of_a_clip():
+    mib = 1 << 20
+    # a clip costs the 2-clip peak less the 1-clip one (100 MiB); the rest (1000 MiB) is paid once per batch
+    assert batch_for_memory(10_000 * mib, 1100 * mib, 1200 * mib, fraction=0.5, cap=1000) == (5000 - 1000) // 100
+    assert batch_for_memory(10_000 * mib, 1100 * mib, 1200 * mib, fraction=0.9, cap=1000) == (9000 - 1000) // 100
+    assert batch_for_memory(10_000 * mib, 1100 * mib, 1200 * mib, fraction=0.5, cap=32) == 32
+    assert batch_for_memory(1000 * mib, 1100 * mib, 1200 * mib) == 1  # too little memory: one clip at a time
+    with pytest.raises(ValueError, match="fraction"):
+        batch_for_memory(mib, 1, 2, fraction=0)
+
+
+def test_on_a_cpu_batches_keep_the_default_size(tiny_encoder):
+    assert tiny_encoder.batch_size_for_memory(8, 224) == DEFAULT_BATCH_SIZE == 16
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_preprocesses_on_the_gpu_like_the_cpu_and_sizes_its_batches(tiny_encoder):
+    gpu = load_encoder("vidseek-tiny", "none", "cuda")
+    clips = [random_clip(seed=i, h=90 + 10 * i) for i in range(3)]  # resized on the GPU, in float16 autocast
+    cosines = (gpu.encode_videos(clips) * tiny_encoder.encode_videos(clips)).sum(axis=1)
+    assert cosines.min() > 0.999
+    assert 2 <= gpu.batch_size_for_memory(8, 224) <= 128
 
 
 def test_mean_pooling_ignores_frame_order(tiny_encoder):
