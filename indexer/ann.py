@@ -10,14 +10,21 @@ Memory (serialised search index, what the server holds, at 1M x 512): Flat 2056 
 here buys speed and recall, not memory. ``refine="sq8"`` (610 bytes/vector, recall@10 0.95-0.97 at 100k) or
 ``refine="none"`` (85 bytes/vector, recall@10 0.41) are the memory-saving variants; neither reconstructs
 vectors exactly, so the default stays ``flat``.
+
+With a CUDA build of FAISS (the ``faiss-gpu`` extra, the CUDA image) IVF-PQ's coarse k-means runs on the GPUs;
+what is saved is the same plain CPU index.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 
 import faiss
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 # Measured with benchmarks/bench_ann.py (clustered 512-d vectors, 200 queries, 1 search thread, 2 loaded cores):
@@ -66,11 +73,62 @@ def index_params(kind: str, count: int, d: int = 512) -> dict:
     raise ValueError(f"unknown index type {kind!r}")
 
 
-def build_search_index(store: faiss.IndexIDMap2, kind: str, seed: int = 0, **overrides) -> faiss.Index:
+class GpuUnavailableError(RuntimeError):
+    """GPU training was required (``gpu=True``) but this FAISS build sees no GPU."""
+
+
+def gpu_count() -> int:
+    """GPUs this FAISS build can use: 0 for faiss-cpu (whose builds need not have ``get_num_gpus`` at all)."""
+    get_num_gpus = getattr(faiss, "get_num_gpus", None)
+    return int(get_num_gpus()) if get_num_gpus is not None else 0
+
+
+def gpu_clustering_index(d: int, gpu: bool | None = None) -> faiss.Index | None:
+    """The index IVF training's k-means assigns vectors with: a flat inner-product index on every GPU, or
+    ``None`` to leave it to the IVF's own CPU quantizer.
+
+    ``gpu``: ``None`` uses the GPUs when FAISS has any, ``False`` never, ``True`` requires them. Each k-means
+    iteration searches every training vector against every centroid: nearly all of k-means' time, and the
+    part a GPU does well. Inner product like the CPU quantizer, so it is the same k-means up to float rounding
+    on near ties; FAISS copies the centroids into the CPU quantizer, so the index stays a CPU one."""
+    if gpu is False:
+        return None
+    if gpu_count() == 0:
+        if gpu:
+            raise GpuUnavailableError("GPU training was asked for, but FAISS sees no GPU (is faiss-gpu installed?)")
+        return None
+    return faiss.index_cpu_to_all_gpus(faiss.IndexFlatIP(d))
+
+
+def train_ivf(ivf: faiss.IndexIVF, sample: np.ndarray, gpu: bool | None = None) -> None:
+    """Train ``ivf`` on ``sample``, its coarse k-means on the GPUs where ``gpu_clustering_index`` gives one."""
+    clustering = gpu_clustering_index(ivf.d, gpu)
+    started = time.perf_counter()
+    if clustering is None:
+        ivf.train(sample)
+    else:
+        ivf.clustering_index = clustering
+        clustering.thisown = True  # SWIG's setter disowns it, yet the IVF never frees it: ours to free
+        try:
+            ivf.train(sample)
+        finally:
+            ivf.clustering_index = None  # it would dangle once `clustering` is freed
+    device = "the CPU" if clustering is None else f"{gpu_count()} GPU(s)"
+    log.info(
+        "IVF-PQ trained (coarse k-means on %s): %d lists, %d vectors, %.1f s",
+        device,
+        ivf.nlist,
+        len(sample),
+        time.perf_counter() - started,
+    )
+
+
+def build_search_index(store: faiss.IndexIDMap2, kind: str, seed: int = 0, gpu: bool | None = None, **overrides) -> faiss.Index:
     """An approximate index over every vector of ``store`` (same ids); ``flat`` returns the store itself.
 
     ``overrides`` replace entries of ``index_params`` (the benchmark's sweeps); ``refine`` may be ``flat``
-    (exact re-ranking, ~4 bytes/dim more), ``sq8`` (~1 byte/dim more) or ``none``."""
+    (exact re-ranking, ~4 bytes/dim more), ``sq8`` (~1 byte/dim more) or ``none``. ``gpu`` is
+    ``gpu_clustering_index``'s: IVF-PQ training on the GPUs (auto by default); the index returned is a CPU one."""
     if kind == "flat":
         return store
     ids, vectors = stored_vectors(store)
@@ -85,7 +143,7 @@ def build_search_index(store: faiss.IndexIDMap2, kind: str, seed: int = 0, **ove
         ivf = faiss.IndexIVFPQ(quantizer, d, params["nlist"], params["pq_m"], params["pq_bits"], faiss.METRIC_INNER_PRODUCT)
         ivf.nprobe = params["nprobe"]
         sample = vectors[np.random.default_rng(seed).permutation(n)[: min(200_000, max(40 * params["nlist"], 20_000))]]
-        ivf.train(sample)  # trained on the library's own vectors
+        train_ivf(ivf, sample, gpu)  # trained on the library's own vectors
         if params["refine"] == "flat":
             inner = faiss.IndexRefineFlat(ivf)
         elif params["refine"] == "sq8":
