@@ -8,7 +8,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from app.batching import QueryEncoder
+from app import batching
+from app.batching import QueryEncoder, _Request
 from app.services import VidseekService
 from app.settings import Settings
 from indexer.build import BuildOptions, manifest_for
@@ -232,3 +233,65 @@ def test_the_worker_runs_torch_with_its_own_thread_count(tiny_encoder):
         queries.close()
     finally:
         torch.set_num_threads(before)
+
+
+def put_later(queries: QueryEncoder, texts: list[str], after: float) -> threading.Timer:
+    timer = threading.Timer(after, lambda: [queries._queue.put(_Request(text, None)) for text in texts])
+    timer.start()
+    return timer
+
+
+@pytest.fixture()
+def idle_queries(tiny_encoder, monkeypatch):
+    """A QueryEncoder whose worker has stopped, so the test takes its batches (``_take``) itself."""
+    monkeypatch.setattr(batching, "GATHER_MAX_S", 1.0)
+    queries = QueryEncoder(tiny_encoder)
+    queries.close()
+    queries._worker.join(10)
+    return queries
+
+
+def test_a_batch_waits_briefly_for_as_many_callers_as_the_last_one_had(idle_queries):
+    idle_queries._expected, idle_queries._last_seconds = 4, 0.8  # waits at most min(1 s, 0.8 s / 2)
+    idle_queries._queue.put(_Request("first back", None))
+    timer = put_later(idle_queries, ["second", "third", "fourth", "fifth"], after=0.05)
+    started = time.monotonic()
+    batch = idle_queries._take()
+    waited = time.monotonic() - started
+    timer.join()
+    assert [r.text for r in batch][:4] == ["first back", "second", "third", "fourth"]
+    assert 0.04 < waited < 0.3  # until the expected callers came, not until the deadline
+
+
+def test_a_lone_caller_never_waits(idle_queries):
+    idle_queries._expected, idle_queries._last_seconds = 1, 0.4
+    idle_queries._queue.put(_Request("alone", None))
+    timer = put_later(idle_queries, ["later"], after=0.05)
+    started = time.monotonic()
+    assert [r.text for r in idle_queries._take()] == ["alone"]
+    assert time.monotonic() - started < 0.04
+    timer.join()
+
+
+def test_callers_that_do_not_come_are_waited_for_only_until_the_deadline(idle_queries):
+    idle_queries._expected, idle_queries._last_seconds = 8, 0.2  # deadline: 0.1 s
+    idle_queries._queue.put(_Request("the others left", None))
+    started = time.monotonic()
+    assert [r.text for r in idle_queries._take()] == ["the others left"]
+    assert 0.09 < time.monotonic() - started < 0.5
+
+
+def test_the_worker_expects_the_callers_that_came_during_its_last_batch(tiny_encoder):
+    gated = GatedEncoder(tiny_encoder)
+    queries = QueryEncoder(gated)
+    expected_at_call = []
+    encode_text = gated.encode_text
+    gated.encode_text = lambda texts, template="{}": expected_at_call.append(queries._expected) or encode_text(texts)
+    in_one_batch(queries, gated, [lambda i=i: queries.encode(f"query {i}") for i in range(5)])
+    deadline = time.monotonic() + 10
+    while queries._expected != 5 and time.monotonic() < deadline:  # set once the batch is searched and answered
+        time.sleep(0.005)
+    assert gated.calls == [["hold the worker"], [f"query {i}" for i in range(5)]]
+    assert expected_at_call == [1, 1 + 5]  # nothing known at first; then the held batch's 1 and the 5 queued behind it
+    assert queries._expected == 5  # the last batch's 5, none queued during it
+    queries.close()
