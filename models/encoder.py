@@ -87,13 +87,13 @@ class VideoEncoder:
         """The most clips per ``encode_videos`` batch that fit in ``fraction`` of the GPU's free memory.
 
         The memory of one clip is measured, not guessed: peak memory of a 1-clip and a 2-clip batch of
-        ``frames`` frames at ``short_side`` (the difference is the cost of a clip, the rest the fixed cost).
+        ``frames`` 16:9 frames of ``short_side`` (the difference is the cost of a clip, the rest the fixed cost).
         ``cap``: past a few hundred frames a GPU runs no faster, and every clip of a batch waits decoded in RAM
         (~2 MB) first. On a CPU memory is rarely the limit and bigger batches gain little: ``DEFAULT_BATCH_SIZE``.
         """
         if not self.device.startswith("cuda"):
             return DEFAULT_BATCH_SIZE
-        clip = np.zeros((frames, short_side, short_side, 3), np.uint8)
+        clip = np.zeros((frames, short_side, short_side * 16 // 9, 3), np.uint8)  # widescreen frames, as decoded
         torch.cuda.synchronize(self.device)
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated(self.device)
