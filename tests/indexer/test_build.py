@@ -192,26 +192,6 @@ def test_approximate_index_types(tmp_path, built_index, library, _tiny_encoder, 
     np.testing.assert_allclose(approximate.segment_vector(segment_id), exact.segment_vector(expected[0][0]), atol=1e-6)
 
 
-def test_ivfpq_search_index_recall():
-    import faiss
-
-    from indexer.ann import build_search_index, tune_for_search
-
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(100, 16))
-    x = (centres[rng.integers(0, 100, 12_000)] + 0.4 * rng.normal(size=(12_000, 16))).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    store = faiss.IndexIDMap2(faiss.IndexFlatIP(16))
-    store.add_with_ids(x, np.arange(12_000, dtype=np.int64) * 5)
-    index = tune_for_search(build_search_index(store, "ivfpq"))
-    queries = x[:50] + 0.05 * rng.normal(size=(50, 16)).astype(np.float32)
-    _, exact = store.search(queries, 10)
-    _, approx = index.search(queries, 10)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact)])
-    assert recall >= 0.9
-    np.testing.assert_allclose(index.reconstruct(35), x[7], atol=1e-6)
-
-
 def test_index_type_is_chosen_by_size():
     from indexer.ann import choose_index_type
 

@@ -1,4 +1,5 @@
-"""IVF-PQ training on the GPU: which device trains, and that a build through the GPU plumbing saves the same CPU index.
+"""Approximate indexes: IVF-PQ's recall, and its training on the GPU (which device trains, and that a build through the
+GPU plumbing saves the same CPU index).
 
 Without a GPU the plumbing still runs: FAISS is told it has one and "copies" the clustering index to it by
 returning the CPU index unchanged, so everything but the device itself is exercised here."""
@@ -47,6 +48,17 @@ def centroids(index):
 def search(index, store, n=200):
     queries = store.index.reconstruct_n(0, n) + np.float32(0.05)
     return tune_for_search(index).search(queries, 10)
+
+
+def test_ivfpq_search_index_recall(store):
+    x = store.index.reconstruct_n(0, store.ntotal)
+    index = tune_for_search(build_search_index(store, "ivfpq"))
+    queries = x[:50] + 0.05 * np.random.default_rng(1).normal(size=(50, 16)).astype(np.float32)
+    _, exact = store.search(queries, 10)
+    _, approx = index.search(queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(approx, exact)])
+    assert recall >= 0.9
+    np.testing.assert_allclose(index.reconstruct(35), x[7], atol=1e-6)
 
 
 def test_no_gpu_trains_on_the_cpu(monkeypatch, store, caplog):
