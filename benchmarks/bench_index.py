@@ -1,7 +1,11 @@
 """Indexing pipeline vs its stages, measured in one run on generated libraries (H.264).
 
-    python benchmarks/bench_index.py [--clips 12] [--seconds 10] [--size 640x360,1280x720]
-                                     [--model vidseek-tiny[,ViT-B-32]] [--backends auto|pyav-keyframes,decord,...]
+    python benchmarks/bench_index.py [--clips 60] [--seconds 10] [--size 640x360,1280x720]
+                                     [--model vidseek-tiny,ViT-B-32] [--backends auto|pyav-keyframes,decord,...]
+                                     [--batch-size auto] [--device auto] [--precision auto]
+
+The defaults are the performance issue's benchmark (about 5 minutes on 2 CPU cores); on a GPU machine add
+``--model ViT-B-16`` (ViFi-CLIP's backbone) and read the build's frames/s and build/encode columns.
 
 For each frame size and model, prints segments/s of the whole `index build` next to decode-only (same
 sampling, same worker count, workers already started) and encode-only (already-decoded frames, same model
@@ -210,10 +214,12 @@ def print_tables(args, rows: list[dict], backends: dict[str, dict[str, float | s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clips", type=int, default=12)
+    parser.add_argument("--clips", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--size", default="640x360,1280x720", help="frame sizes, comma-separated")
-    parser.add_argument("--model", default="vidseek-tiny", help="open_clip model names (random weights), comma-separated")
+    parser.add_argument(
+        "--model", default="vidseek-tiny,ViT-B-32", help="open_clip model names (random weights), comma-separated"
+    )
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument(
         "--batch-size",
