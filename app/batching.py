@@ -16,7 +16,7 @@ text tower takes 9.4 ms for 1 query, 27 ms for 8: for one query, reading the wei
 others wait behind it. So the worker expects as many requests as came in during the last batch (its own and
 those that queued meanwhile) and, when fewer are waiting, waits for the rest a little (at most half the last
 batch's time and ``GATHER_MAX_S``): one caller never waits, 8 closed-loop callers at 100k segments went from
-130 to 170 queries/s (benchmarks/bench_query.py).
+130 to 166 queries/s, p50 58 to 43 ms (benchmarks/bench_query.py).
 """
 
 from __future__ import annotations
