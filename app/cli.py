@@ -318,7 +318,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from indexer.build import BuildOptions, build_index, poster_short_side
+    from indexer.build import BuildOptions, batch_size_for, build_index
     from models import load_encoder
     from models.quantize import image_encoder_at, image_precision
 
@@ -341,7 +341,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     )
     if args.ray is None:
         encoder = image_encoder_at(encoder, args.precision)
-        options.batch_size = args.batch_size or encoder.batch_size_for_memory(args.frames, poster_short_side(encoder))
+        options.batch_size = batch_size_for(encoder, options)
         where = f"{encoder.device} in {image_precision(encoder)}, {options.batch_size} segments per batch"
     else:
         where = f"Ray ({args.ray or 'a local instance'})"

@@ -100,25 +100,25 @@ def encode_only(encoder, clips, batch_size):
 
 def measure_model(encoder, args, library: Path, decoded: dict, tmp: Path, name: str) -> dict:
     """One table row: decode-only (shared by the models that decode at the same frame size), encode-only, build."""
-    from indexer.build import BuildOptions, build_index, poster_short_side
+    from indexer.build import BuildOptions, batch_size_for, build_index, poster_short_side
 
     short_side = poster_short_side(encoder)
     paths = sorted(library.glob("*.mp4"))
     if short_side not in decoded:
         decoded[short_side] = decode_only(paths, args.frames, 10.0, short_side, args.workers)
     segments, decode_s, clips = decoded[short_side]
-    batch_size = args.batch_size or encoder.batch_size_for_memory(args.frames, short_side)  # as index build sizes it
-    encode_only(encoder, clips[:batch_size], batch_size)  # warm-up
-    encode_s = encode_only(encoder, clips, batch_size)
     options = BuildOptions(
         library,
         tmp / f"index-{name}",
         frames=args.frames,
         segment_seconds=10.0,
-        batch_size=batch_size,
+        batch_size=args.batch_size,
         workers=args.workers,
         progress=False,
     )
+    batch_size = options.batch_size = batch_size_for(encoder, options)  # as index build sizes it
+    encode_only(encoder, clips[:batch_size], batch_size)  # warm-up
+    encode_s = encode_only(encoder, clips, batch_size)
     report = build_index(encoder, options)
     assert report.segments == segments and not report.failed, report.summary()
     row = {

@@ -121,6 +121,12 @@ def poster_short_side(encoder) -> int:
     return max(encoder.preprocess.resize, POSTER_SHORT_SIDE)
 
 
+def batch_size_for(encoder, options: BuildOptions) -> int:
+    """Segments per encoder batch: ``options.batch_size``, else the encoder's choice for frames decoded at
+    :func:`poster_short_side` (sized to a GPU's memory; 16 on a CPU)."""
+    return options.batch_size or encoder.batch_size_for_memory(options.frames, poster_short_side(encoder))
+
+
 def fit_to_stream_end(segments: list[Segment], indexes: list[int], end: float | None, fps: float) -> bool:
     """Check a decoded chunk of ``segments`` against ``end``, where its stream really ended (None: past the chunk).
 
@@ -255,7 +261,7 @@ class _Pipeline:
         self.short_side = poster_short_side(encoder)
         self.workers = options.workers or max(1, os.cpu_count() or 1)
         self.max_in_flight = self.workers * 2
-        self.batch_size = options.batch_size or encoder.batch_size_for_memory(options.frames, self.short_side)
+        self.batch_size = batch_size_for(encoder, options)
         log.info("embedding %d segment(s) per batch on %s", self.batch_size, encoder.device)
         self.max_waiting = 2 * self.batch_size
         self.executor = self._new_pool()

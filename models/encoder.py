@@ -75,9 +75,9 @@ class VideoEncoder:
             return video_features(self.model, pixels, fusion).float().cpu().numpy()
 
     def _to_device(self, clip: np.ndarray) -> torch.Tensor:
-        """A clip's uint8 frames on the model's device, preprocessed there: to a GPU they go as uint8 (a quarter of
-        the float pixels' bytes) from pinned memory, so the copy runs asynchronously and the resize, crop and
-        normalisation run on the GPU."""
+        """A clip's uint8 frames on the model's device, to be preprocessed there: to a GPU they go as uint8 (a quarter
+        of the float pixels' bytes) from pinned memory, so the copy runs asynchronously and the resize, crop and
+        normalisation that follow run on the GPU."""
         frames = torch.as_tensor(clip)
         if self.device.startswith("cuda"):
             frames = frames.pin_memory().to(self.device, non_blocking=True)
