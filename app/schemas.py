@@ -64,21 +64,33 @@ class ClassifyRequest(BaseModel):
 
 
 def clean_labels(labels: list[str]) -> list[str]:
-    """Stripped, non-empty, de-duplicated (first occurrence kept) labels; raises ValueError otherwise."""
-    cleaned: list[str] = []
+    """Stripped, non-empty, de-duplicated (first occurrence kept) labels; raises ValueError otherwise.
+
+    At most ``MAX_LABELS`` may be given, repeats counted: the count is judged before any work per label, and the
+    de-duplication is one pass (a list scan per label made 40,000 labels take 16 s while other requests waited)."""
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"at most {MAX_LABELS} labels")
+    cleaned: dict[str, None] = {}  # insertion-ordered, so the first occurrence keeps its place
     for label in labels:
         label = label.strip()
         if not label:
             raise ValueError("labels must not be empty strings")
         if len(label) > MAX_LABEL_CHARS:
             raise ValueError(f"a label is longer than {MAX_LABEL_CHARS} characters")
-        if label not in cleaned:
-            cleaned.append(label)
+        cleaned[label] = None
     if not cleaned:
         raise ValueError("give at least one label")
-    if len(cleaned) > MAX_LABELS:
+    return list(cleaned)
+
+
+def form_labels(values: list[str]) -> list[str]:
+    """The labels of a form: each ``labels`` value is comma-separated (or the field repeats). The raw text's length
+    and its number of labels are checked before it is split (see :func:`clean_labels`)."""
+    if sum(map(len, values)) > MAX_LABELS * (MAX_LABEL_CHARS + 1):
+        raise ValueError(f"the labels are longer than {MAX_LABELS * (MAX_LABEL_CHARS + 1):,} characters in all")
+    if sum(value.count(",") + 1 for value in values) > MAX_LABELS:
         raise ValueError(f"at most {MAX_LABELS} labels")
-    return cleaned
+    return clean_labels([part for value in values for part in value.split(",")])
 
 
 def check_template(template: str) -> None:

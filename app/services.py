@@ -23,6 +23,7 @@ from app.batching import QueryEncoder
 from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
 from indexer.build import POSTER_SHORT_SIDE
 from indexer.catalog import VIDEO_INDEXED, Video
+from indexer.decode import MAX_ASPECT_RATIO, FrameSizeError, scaled_size
 from indexer.store import (
     CURRENT,
     IndexCatalogError,
@@ -88,13 +89,29 @@ class Library:
 
 def image_frame(data: bytes, short_side: int) -> np.ndarray:
     """An uploaded picture as a one-frame clip [1, H, W, 3] uint8, its short side scaled to ``short_side``
-    the way indexed frames are, so a picture and a clip of it land near each other."""
+    the way indexed frames are (:func:`~indexer.decode.scaled_size`, which bounds the scaled size), so a picture
+    and a clip of it land near each other. Raises NotAnImageError."""
+    try:
+        image = _decoded_image(data, short_side)
+        size = scaled_size(image.width, image.height, short_side)  # after JPEG draft and EXIF rotation
+    except FrameSizeError as exc:
+        raise NotAnImageError(
+            f"the image is {exc.width}x{exc.height} pixels, too elongated to search by: "
+            f"at most {MAX_ASPECT_RATIO:g}:1 (long side to short side) is accepted"
+        ) from None
+    image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return np.array(image, dtype=np.uint8)[None]  # a writable copy: torch wants one
+
+
+def _decoded_image(data: bytes, short_side: int) -> Image.Image:
+    """The picture decoded to RGB, after its header passed the pixel cap and the aspect-ratio bound."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             pixels = image.width * image.height
             if 0 < pixels <= MAX_IMAGE_PIXELS:
+                scaled_size(image.width, image.height, short_side)  # a 1x60000 strip is refused from its header
                 image.draft("RGB", (short_side, short_side))  # JPEG: decode at a reduced size when it can
                 image = ImageOps.exif_transpose(image).convert("RGB")  # an animation gives its first frame
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
@@ -105,10 +122,7 @@ def image_frame(data: bytes, short_side: int) -> np.ndarray:
         raise NotAnImageError(f"the image could not be decoded: {exc}") from None
     if not 0 < pixels <= MAX_IMAGE_PIXELS:
         raise NotAnImageError(f"the image has {pixels:,} pixels: at most {MAX_IMAGE_PIXELS:,} are accepted")
-    scale = short_side / min(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-    return np.array(image, dtype=np.uint8)[None]  # a writable copy: torch wants one
+    return image
 
 
 def model_problems(manifest: Manifest, encoder: VideoEncoder) -> list[str]:

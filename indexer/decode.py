@@ -27,11 +27,26 @@ import numpy as np
 
 SEEK_GAP_SECONDS = 3.0
 MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused, not decoded (memory bound per worker)
+MAX_ASPECT_RATIO = 10.0  # long side / short side: admits 32:9, 360-degree (2:1) and cube-strip (6:1) video, most panoramas
 MAX_CONSECUTIVE_PACKET_ERRORS = 50
 
 
 class DecodeError(Exception):
     """A file could not be decoded (not a video, corrupt, unsupported codec...)."""
+
+
+class FrameSizeError(DecodeError):
+    """A frame too elongated to scale: its long side would grow without bound as its short side is scaled up."""
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height = width, height
+        super().__init__(
+            f"frame size {width}x{height} is too elongated to scale: at most {MAX_ASPECT_RATIO:g}:1 "
+            "(long side to short side) is accepted"
+        )
+
+    def __reduce__(self):  # raised in decode worker processes: unpickled in the parent from its fields, not its message
+        return FrameSizeError, (self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,12 @@ class Decoder(Protocol):
 
 
 def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(width, height) scaled so that the shorter side is ``short_side``."""
+    """(width, height) scaled so that the shorter side is ``short_side``: the one place where the size of a decoded
+    frame (video or picture) is decided, so its bound lives here. A frame more elongated than ``MAX_ASPECT_RATIO``
+    raises :class:`FrameSizeError` before anything is allocated: a 2x2048 video would make 224x229,376 frames
+    (150 MB each), a 1x60000 picture one of 9 GB."""
+    if min(width, height) < 1 or max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise FrameSizeError(width, height)
     scale = short_side / min(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
@@ -132,14 +152,14 @@ class PyAVDecoder:
                 except StopIteration:
                     break
                 except av.FFmpegError as exc:
-                    raise DecodeError(f"demuxing failed: {exc}") from exc
+                    raise DecodeError(f"demuxing failed: {_reason(exc)}") from exc
                 try:
                     decoded = packet.decode()
                     errors = 0
                 except av.FFmpegError as exc:
                     errors += 1
                     if errors > MAX_CONSECUTIVE_PACKET_ERRORS:
-                        raise DecodeError(f"too many undecodable packets: {exc}") from exc
+                        raise DecodeError(f"too many undecodable packets: {_reason(exc)}") from exc
                     continue
                 for frame in decoded:
                     t = _frame_time(frame, tb, t0, last_time, fps)
@@ -209,7 +229,7 @@ class PyAVKeyframeDecoder(PyAVDecoder):
                         break
             except av.FFmpegError as exc:
                 if previous is None:
-                    raise DecodeError(f"decoding keyframes failed: {exc}") from exc
+                    raise DecodeError(f"decoding keyframes failed: {_reason(exc)}") from exc
             if previous is None:
                 raise DecodeError("no decodable keyframe")
             if next_target < len(targets):  # past the last keyframe
@@ -456,7 +476,7 @@ def _demux_until(container, stream, last: float) -> tuple[list[tuple[int, int, b
             if (t := float(pts * tb) - t0) > last:
                 next_after = min(next_after, t)
     except av.FFmpegError as exc:
-        raise DecodeError(f"demuxing failed: {exc}") from exc
+        raise DecodeError(f"demuxing failed: {_reason(exc)}") from exc
     return packets, True
 
 
@@ -541,9 +561,17 @@ def get_decoder(name: str = "pyav", verified: bool = True) -> Decoder:
 
 def _open(path: Path):
     try:
+        if path.stat().st_size == 0 and path.is_file():
+            raise DecodeError("the file is empty (0 bytes)")  # FFmpeg would say "Invalid data found when processing input"
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise DecodeError(f"not a readable media file: {exc}") from exc
+        raise DecodeError(f"not a readable media file: {_reason(exc)}") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """An FFmpeg or OS error without the file name it carries: the caller knows which file it read, and shown to a
+    client an upload's name is the server's temporary path."""
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _video_stream(container, path: Path):
@@ -589,7 +617,7 @@ def _first_frame_time(container, stream, path: Path) -> float:
         except av.FFmpegError as exc:
             errors += 1
             if errors > MAX_CONSECUTIVE_PACKET_ERRORS:
-                raise DecodeError(f"no decodable video frames: {exc}") from exc
+                raise DecodeError(f"no decodable video frames: {_reason(exc)}") from exc
     raise DecodeError("no decodable video frames")
 
 

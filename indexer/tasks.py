@@ -18,7 +18,7 @@ from indexer.segment import Segment, plan_segments, sample_frame_times
 @dataclass
 class DecodedSegments:
     clips: np.ndarray  # [S, T, H, W, 3] uint8
-    posters: list[bytes]  # one JPEG per segment (its middle sampled frame)
+    posters: list[bytes]  # one JPEG per segment (its middle sampled frame); empty when none were asked for
     end_time: float | None  # the stream's real end, when it came before the instants asked for
     note: str | None = None  # a decoder fallback worth reporting
 
@@ -54,12 +54,15 @@ def open_video(decoder: str, path: str, segment_seconds: float, chunk_segments: 
     return OpenedVideo(info, decode_segments(decoder, path, first, frames, short_side))
 
 
-def decode_segments(decoder: str, path: str, segments: list[Segment], frames: int, short_side: int) -> DecodedSegments:
+def decode_segments(
+    decoder: str, path: str, segments: list[Segment], frames: int, short_side: int, posters: bool = True
+) -> DecodedSegments:
+    """The TSN-sampled frames of ``segments``, and (``posters``) a poster JPEG of each for the index."""
     times = [t for segment in segments for t in sample_frame_times(segment.start, segment.end, frames)]
     result = get_decoder(decoder).read(Path(path), times, short_side)
     clips = result.images.reshape(len(segments), frames, *result.images.shape[1:])
-    posters = [encode_jpeg(clip[frames // 2]) for clip in clips]
-    return DecodedSegments(clips=clips, posters=posters, end_time=result.end_time, note=result.note)
+    jpegs = [encode_jpeg(clip[frames // 2]) for clip in clips] if posters else []
+    return DecodedSegments(clips=clips, posters=jpegs, end_time=result.end_time, note=result.note)
 
 
 def read_clip(
@@ -67,14 +70,14 @@ def read_clip(
 ) -> np.ndarray:
     """``frames`` TSN-sampled frames [T, H, W, 3] of ``path`` between ``start`` and ``end`` (default: all).
 
-    Used to classify one video. When the stream ends before its header says, sampling is redone over
-    the real length.
+    Used to classify one video (an upload, too) and to train: no poster is made, as none is kept. When the stream
+    ends before its header says, sampling is redone over the real length.
     """
     if end is None:
         end = probe_video(decoder, path).duration
-    decoded = decode_segments(decoder, path, [Segment(start, end)], frames, short_side)
+    decoded = decode_segments(decoder, path, [Segment(start, end)], frames, short_side, posters=False)
     if decoded.end_time is not None and decoded.end_time > start:
-        decoded = decode_segments(decoder, path, [Segment(start, decoded.end_time)], frames, short_side)
+        decoded = decode_segments(decoder, path, [Segment(start, decoded.end_time)], frames, short_side, posters=False)
     return decoded.clips[0]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -12,8 +11,8 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import ApiKey, ServiceDep, SettingsDep
-from app.routes.uploads import form_file, refuse_declared_oversize, too_large
-from app.schemas import DEFAULT_TEMPLATE, ClassifyRequest, ClassifyResponse, LabelScore, check_template, clean_labels
+from app.routes.uploads import form_file, json_request, too_large, upload_request
+from app.schemas import DEFAULT_TEMPLATE, ClassifyRequest, ClassifyResponse, LabelScore, check_template, form_labels
 
 router = APIRouter(tags=["classify"])
 
@@ -57,10 +56,7 @@ async def classify(request: Request, service: ServiceDep, settings: SettingsDep)
     cosine x the model's logit scale."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            body = ClassifyRequest.model_validate(json.loads(await request.body() or b"null"))
-        except (ValueError, ValidationError) as exc:
-            raise HTTPException(422, _reason(exc)) from None
+        body = await _json_body(request, settings)
         if body.segment_id is not None:
             ranked = await run_in_threadpool(service.classify_segment, body.segment_id, body.labels, body.template)
         else:
@@ -71,16 +67,30 @@ async def classify(request: Request, service: ServiceDep, settings: SettingsDep)
     return await _classify_upload(request, service, settings)
 
 
+async def _json_body(request: Request, settings) -> ClassifyRequest:
+    """The JSON body, read up to its limit and parsed off the event loop by pydantic's own parser (which bounds
+    nesting depth: ``json.loads`` raised RecursionError, a 500, on 100,000 nested brackets)."""
+    raw = await json_request(request, settings).body()
+    try:
+        return await run_in_threadpool(ClassifyRequest.model_validate_json, raw)
+    except ValidationError as exc:
+        raise HTTPException(422, _reason(exc)) from None
+
+
+def _form_options(form) -> tuple[list[str], str]:
+    """The labels and the template of an upload's form (raises ValueError)."""
+    labels = form_labels([v for v in form.getlist("labels") if isinstance(v, str)])
+    template = str(form.get("template") or DEFAULT_TEMPLATE)
+    check_template(template)
+    return labels, template
+
+
 async def _classify_upload(request: Request, service, settings) -> ClassifyResponse:
     limit = settings.max_upload_bytes
-    refuse_declared_oversize(request, settings)
-    async with request.form(max_files=1, max_fields=1000) as form:
+    async with upload_request(request, settings).form(max_files=1, max_fields=1000) as form:
         upload = form_file(form, "a video", VIDEO_CONTENT_TYPES)
-        raw_labels = [v for v in form.getlist("labels") if isinstance(v, str)]
-        template = form.get("template") or DEFAULT_TEMPLATE
         try:
-            labels = clean_labels([part for value in raw_labels for part in value.split(",")])
-            check_template(str(template))
+            labels, template = await run_in_threadpool(_form_options, form)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         suffix = Path(upload.filename or "upload").suffix[:8]
@@ -92,7 +102,7 @@ async def _classify_upload(request: Request, service, settings) -> ClassifyRespo
                 raise too_large(settings)
             if size == 0:
                 raise HTTPException(422, "the uploaded file is empty")
-            ranked = await run_in_threadpool(service.classify_file, Path(name), labels, str(template))
+            ranked = await run_in_threadpool(service.classify_file, Path(name), labels, template)
         finally:
             os.unlink(name)  # uploads never outlive the request
     return _response(ranked)
@@ -110,7 +120,5 @@ def _copy_limited(source, target, limit: int) -> int | None:
     return copied
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-    return f"invalid JSON body: {exc}"
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -10,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import ApiKey, ServiceDep, SettingsDep
 from app.routes.media import MAX_ID
-from app.routes.uploads import form_file, refuse_declared_oversize, too_large
+from app.routes.uploads import form_file, too_large, upload_request
 from app.schemas import SearchResponse, SearchResult
 from app.services import Hit, NotAnImageError
 from indexer.store import SegmentRecord
@@ -84,10 +85,16 @@ def search(
     query = q.strip()
     if not query:
         raise HTTPException(422, "q must contain some text")
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in query):
+    if has_control_characters(query):
         raise HTTPException(422, "q must not contain control characters")
     hits, total = service.search_text(query, k, offset, min_score)
     return SearchResponse(query=query, took_ms=_ms_since(started), total=total, results=_results(hits))
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a control character (Unicode category Cc: C0, DEL and C1) other than tab and line
+    breaks, which are whitespace in a query."""
+    return any(unicodedata.category(c) == "Cc" and c not in "\t\n\r" for c in text)
 
 
 _IMAGE_BODY = {
@@ -121,8 +128,7 @@ async def search_image(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise HTTPException(415, "send multipart/form-data with the picture in the field 'file'")
-    refuse_declared_oversize(request, settings)
-    async with request.form(max_files=1, max_fields=10) as form:
+    async with upload_request(request, settings).form(max_files=1, max_fields=10) as form:
         upload = form_file(form, "an image", IMAGE_CONTENT_TYPES)
         data = await run_in_threadpool(_read_limited, upload.file, settings.max_upload_bytes)
     if data is None:
