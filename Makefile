@@ -10,13 +10,16 @@ PORT ?= 8000
 # torch and torchvision are pinned in requirements/torch.txt; every install, here and in docker/, is held to the
 # tested versions by the lock requirements/constraints.txt (`make lock` after changing a dependency).
 CONSTRAINTS := requirements/constraints.txt
+# Real-world test videos (tests/realdata.py): `make testdata` fetches them here once, `make test` points the tests at them.
+VIDSEEK_TESTDATA ?= $(HOME)/.cache/vidseek-testdata
 
-.PHONY: help setup serve demo index test lint lock clean bench-index bench-query bench-ann bench-finetune bench-peer bench-fast-seek
+.PHONY: help setup serve demo index test testdata lint lock clean bench-index bench-query bench-ann bench-finetune bench-peer bench-fast-seek
 
 help:
 	@echo "make serve LIBRARY=/path/to/videos [MODEL=ViT-B-32 PRETRAINED=openai|/path/weights.pt]  index + serve on http://$(HOST):$(PORT)/"
 	@echo "make serve  (no LIBRARY) or  make demo                                               the offline demo: no download needed"
 	@echo "make test                                                                            set up and run the test suite"
+	@echo "make testdata                                                                        fetch the real-world test videos (PyPI, Debian)"
 
 $(VENV)/.installed: pyproject.toml requirements/torch.txt $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +50,11 @@ demo: setup
 	$(DEMO)
 
 test: setup
-	HF_HUB_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+	HF_HUB_OFFLINE=1 VIDSEEK_TESTDATA="$(VIDSEEK_TESTDATA)" $(PY) -m pytest $(PYTEST_ARGS)
+
+# The only step that downloads test data; the tests never do (without it they skip with the reason, in CI they fail).
+testdata: setup
+	$(PY) -m tests.realdata fetch "$(VIDSEEK_TESTDATA)"
 
 lint: setup
 	$(VENV)/bin/ruff check app indexer models tests benchmarks docker requirements

@@ -1,4 +1,5 @@
-"""Shared fixtures: one tiny model per session (handed out as copies), a small real video library and its index."""
+"""Shared fixtures: one tiny model per session (handed out as copies), a small real video library and its index,
+and the real-world test videos fetched by ``make testdata``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 from tests.videos import make_corrupt, make_video  # noqa: E402
 
 TINY = "vidseek-tiny"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")  # .ci/run sets CI=true, as CI services do
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +53,25 @@ def built_index(_tiny_encoder, library, tmp_path_factory) -> Path:
     )
     assert report.indexed == 4 and len(report.failed) == 1
     return index_dir
+
+
+@pytest.fixture(scope="session")
+def real_library() -> Path:
+    """The folder of real-world test videos (tests/realdata.py). Where it is missing or incomplete: a failure in CI,
+    which must run these tests (.ci/run fetches them first), and a skip with the reason elsewhere."""
+    from tests import realdata
+
+    folder = realdata.configured_folder()
+    if folder is None:
+        problem = f"${realdata.ENV} is not set"
+    elif absent := realdata.missing(folder):
+        problem = f"${realdata.ENV}={folder} lacks {', '.join(absent)}"
+    else:
+        return folder
+    message = (
+        f"real test videos unavailable: {problem}; fetch them with 'make testdata' ('make test' then sets {realdata.ENV}), "
+        f"or 'python -m tests.realdata fetch DIR' and {realdata.ENV}=DIR"
+    )
+    if IN_CI:
+        pytest.fail(f"CI runs every test, and {message}", pytrace=False)
+    pytest.skip(message)

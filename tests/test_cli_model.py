@@ -78,9 +78,3 @@ def test_model_errors_are_one_clear_line(tmp_path):
     (tmp_path / "bad.csv").write_text("file,text\nx.mp4,y\n")
     r = vidseek("eval", tmp_path / "bad.csv", *TINY, check=False)
     assert r.returncode == 2 and "'video' column" in r.stderr
-
-
-def test_help_lists_the_model_commands():
-    out = vidseek("--help").stdout
-    for command in ("finetune", "eval", "synth", "model"):
-        assert command in out

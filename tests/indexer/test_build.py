@@ -317,15 +317,31 @@ def test_embedding_threads_leave_the_decoders_their_cores():
     assert torch.get_num_threads() == before
 
 
-def test_batch_size_auto_is_the_encoders_choice(_tiny_encoder, tmp_path, monkeypatch):
-    from indexer.build import _Pipeline
+class BatchRecorder:
+    """The tiny encoder, choosing ``chosen`` segments a batch (as a GPU sizes its batches to its memory) and
+    recording the size of each batch it is handed."""
 
-    auto = _Pipeline(_tiny_encoder, options(tmp_path, tmp_path / "index", batch_size=None), committer=None)
-    assert (auto.batch_size, auto.max_waiting) == (16, 32)  # on a CPU
-    monkeypatch.setattr(_tiny_encoder.__class__, "batch_size_for_memory", lambda self, frames, side: 40)
-    sized = _Pipeline(_tiny_encoder, options(tmp_path, tmp_path / "index", batch_size=None), committer=None)
-    given = _Pipeline(_tiny_encoder, options(tmp_path, tmp_path / "index", batch_size=3), committer=None)
-    assert (sized.batch_size, sized.max_waiting, given.batch_size) == (40, 80, 3)
-    for pipeline in (auto, sized, given):
-        pipeline.executor.shutdown()
-        pipeline.embedder.shutdown()
+    def __init__(self, encoder, chosen: int):
+        self.encoder, self.chosen, self.batches = encoder, chosen, []
+
+    def __getattr__(self, name):
+        return getattr(self.encoder, name)
+
+    def batch_size_for_memory(self, frames, short_side):
+        return self.chosen
+
+    def encode_videos(self, clips):
+        self.batches.append(len(clips))
+        return self.encoder.encode_videos(clips)
+
+
+@pytest.mark.parametrize(("batch_size", "largest"), [(None, 3), (2, 2)])
+def test_batches_are_the_encoders_choice_unless_given(tmp_path, _tiny_encoder, batch_size, largest):
+    """--batch-size auto (None) embeds in batches of the encoder's choice; a number given wins over it."""
+    library = tmp_path / "lib"
+    for i in range(8):
+        make_video(library / f"{i}.mp4", 1, size=(64, 48))
+    encoder = BatchRecorder(_tiny_encoder, chosen=3)
+    report = build_index(encoder, options(library, tmp_path / "index", batch_size=batch_size))
+    assert (report.indexed, report.segments) == (8, 8)
+    assert sum(encoder.batches) == 8 and max(encoder.batches) == largest

@@ -1,5 +1,8 @@
 """Frame accuracy of every decoder backend against a sequential PyAV decode, and the fallback when one is wrong."""
 
+import importlib.util
+import os
+import shutil
 from pathlib import Path
 
 import av
@@ -7,32 +10,58 @@ import numpy as np
 import pytest
 
 from indexer.build import BuildOptions, build_index
-from indexer.decode import DECODERS, DecoderUnavailableError, VerifiedDecoder, get_decoder
+from indexer.decode import DECODERS, DecodeError, VerifiedDecoder, get_decoder
+from tests.realdata import FILES
 from tests.videos import make_video
 
+OPTIONAL_PACKAGES = {"decord": "decord", "torchcodec": "torchcodec"}  # backend -> the package it needs
 
-def installed(name: str) -> bool:
-    """PyAV, and each optional backend whose package (and, for torchcodec, FFmpeg's shared libraries) is here."""
-    if name == "pyav":
-        return True
-    if __import__("importlib").util.find_spec(name) is None:
-        return False
+
+def required_by(name: str) -> str:
+    """The variable that makes a missing backend a failure instead of a skip: .ci/run sets it for each backend the
+    test extra installs there (VIDSEEK_TEST_TORCHCODEC=required, as tests/indexer/test_torchcodec.py reads it)."""
+    return f"VIDSEEK_TEST_{name.upper().replace('-', '_')}"
+
+
+def unavailable(name: str) -> str | None:
+    """Why a backend cannot run here (None: it can): its package, or for torchcodec FFmpeg's shared libraries, is
+    missing."""
+    package = OPTIONAL_PACKAGES.get(name)
+    if package and importlib.util.find_spec(package) is None:
+        return f"the {name} backend is not installed (pip install -e '.[test]' installs it)"
     try:
         get_decoder(name)
-    except DecoderUnavailableError:
-        return False
-    return True
+    except DecodeError as exc:  # DecoderUnavailableError: installed, but cannot load
+        return str(exc)
+    return None
 
 
-BACKENDS = [name for name in DECODERS if installed(name)]
+def backend_param(name: str):
+    """Every backend is a parameter; one that cannot run here is a skip with the reason, unless it is required."""
+    reason = unavailable(name)
+    skip = reason is not None and os.environ.get(required_by(name)) != "required"
+    return pytest.param(name, marks=pytest.mark.skipif(skip, reason=f"{reason} ({required_by(name)}=required fails instead)"))
 
 
-def reference_frames(path: Path, times, short_side):
-    """Every frame decoded in order; for each instant, the frame nearest to it (ties to the earlier)."""
+BACKENDS = [backend_param(name) for name in DECODERS]
+
+
+def backend(name: str):
+    """The backend under test; reached for a backend that cannot run only when it is required: a failure."""
+    reason = unavailable(name)
+    if reason is not None:
+        pytest.fail(f"{required_by(name)}=required but {reason}", pytrace=False)
+    return get_decoder(name)
+
+
+def reference_frames(path: Path, times, short_side, keyframes_only=False):
+    """Every frame decoded in order; for each instant, the frame (or keyframe) nearest to it (ties to the earlier)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         frames = [(float(f.pts * stream.time_base) - t0, f) for f in container.decode(stream)]
+        if keyframes_only:
+            frames = [(t, f) for t, f in frames if f.key_frame]
         ctx = stream.codec_context
         scale = short_side / min(ctx.width, ctx.height)
         w, h = round(ctx.width * scale), round(ctx.height * scale)
@@ -49,24 +78,23 @@ def generated(tmp_path_factory):
     return make_video(tmp_path_factory.mktemp("acc") / "g.mp4", 20, fps=25, gop=100, size=(320, 240))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_frames_match_a_sequential_decode(backend, generated):
+@pytest.mark.parametrize("name", BACKENDS)
+def test_frames_match_a_sequential_decode(name, generated):
+    """The frames nearest to each instant; for pyav-keyframes (--fast-seek), the nearest keyframes (every 4 s here)."""
     times = [0.3, 4.1, 9.96, 12.5, 19.7]
-    frames = get_decoder(backend).read(generated, times, 120)
-    reference = reference_frames(generated, frames.times if backend == "pyav" else times, 120)
+    frames = backend(name).read(generated, times, 120)
+    # PyAV is the reference for which frame is nearest (ties to the earlier): here only its pixels are checked
+    reference = reference_frames(generated, frames.times if name == "pyav" else times, 120, name == "pyav-keyframes")
     assert frames.images.shape == reference.shape
     for got, want in zip(frames.images, reference):
         assert mean_abs_diff(got, want) < 2.0
+    if name == "pyav-keyframes":
+        assert frames.times == pytest.approx([0.0, 4.0, 8.0, 12.0, 16.0])
 
 
-def test_pyav_matches_reference_on_real_files():
-    from tests.realdata import CACHE
-
-    files = sorted((CACHE / "library").rglob("*.*")) if (CACHE / "library").exists() else []
-    if not files:
-        pytest.skip("real test videos not fetched yet (tests/indexer/test_real_files.py fetches them)")
+def test_pyav_matches_reference_on_real_files(real_library):
     decoder = get_decoder("pyav")
-    for path in files:
+    for path in (real_library / name for name in FILES):
         info = decoder.probe(path)
         times = [info.duration * f for f in (0.1, 0.45, 0.8)]
         frames = decoder.read(path, times, 96)
@@ -95,16 +123,13 @@ def test_a_wrong_backend_falls_back_to_pyav_and_says_so(generated):
     np.testing.assert_array_equal(frames.images, expected.images)
 
 
-@pytest.mark.skipif("decord" not in BACKENDS, reason="decord is an optional backend (pip install decord)")
-def test_decord_build_never_indexes_wrong_frames(tmp_path, _tiny_encoder):
-    from tests.realdata import CACHE
-
-    megamind = CACHE / "library" / "opencv" / "Megamind.avi"
-    if not megamind.exists():
-        pytest.skip("real test videos not fetched yet")
+@pytest.mark.parametrize("name", [backend_param("decord")])
+def test_decord_build_never_indexes_wrong_frames(name, real_library, tmp_path, _tiny_encoder):
+    backend(name)  # a failure where decord is required but cannot run
+    megamind = real_library / "opencv" / "Megamind.avi"
     library = tmp_path / "lib"
     library.mkdir()
-    (library / "Megamind.avi").symlink_to(megamind)
+    shutil.copy(megamind, library)  # not a symbolic link: the scan follows none that leads out of the library
     pyav = build_index(_tiny_encoder, BuildOptions(library, tmp_path / "a", frames=8, workers=1, progress=False))
     dec = build_index(_tiny_encoder, BuildOptions(library, tmp_path / "b", frames=8, workers=1, progress=False, decoder="decord"))
     assert dec.indexed == pyav.indexed == 1

@@ -11,6 +11,7 @@ import pytest
 
 from indexer.build import BuildOptions, build_index
 from indexer.decode import DecodeError, DecoderUnavailableError, TorchCodecDecoder, _frame_index, get_decoder
+from tests.realdata import FILES
 from tests.videos import make_corrupt, make_video, read_frame_number
 
 FPS = 25
@@ -124,18 +125,13 @@ def test_a_torchcodec_failure_is_redone_with_pyav_and_said(torchcodec, numbered,
     np.testing.assert_array_equal(frames.images, get_decoder("pyav").read(numbered, [1.0, 5.0], 64).images)
 
 
-def test_real_files_match_pyav(torchcodec):
+def test_real_files_match_pyav(torchcodec, real_library):
     """The same frames as PyAV on the real test files. The two Megamind AVIs (MPEG-4 with packed B-frames) have
     timestamps that do not follow the pictures: FFmpeg's output is out of order, so PyAV's choice and torchcodec's
     can be labelled one frame apart, or torchcodec's frame is rejected by its timestamp and the read redone with
     PyAV. There the pictures are only as close as VerifiedDecoder asks (mean difference under 6)."""
-    from tests.realdata import CACHE
-
-    files = sorted((CACHE / "library").rglob("*.*")) if (CACHE / "library").exists() else []
-    if not files:
-        pytest.skip("real test videos not fetched yet (tests/indexer/test_real_files.py fetches them)")
     pyav = get_decoder("pyav")
-    for path in files:
+    for path in (real_library / name for name in FILES):
         info = pyav.probe(path)
         times = [info.duration * f for f in (0.93, 0.071, 0.43, 0.81)]  # fractions that fall on no tie between frames
         got, want = torchcodec.read(path, times, 96), pyav.read(path, times, 96)

@@ -1,3 +1,4 @@
+import socket
 import time
 
 import numpy as np
@@ -105,12 +106,29 @@ def test_unknown_model_is_a_clear_error():
         load_encoder("no-such-model", "none")
 
 
-def test_unreachable_hub_fails_fast_and_names_local_file_option():
+def test_unreachable_hub_fails_fast_and_names_local_file_option(monkeypatch, tmp_path):
+    """Online (HF_HUB_OFFLINE unset) with no cached weights and a hub that refuses connections: the probe runs,
+    and fails at once with a message naming the local-file option, instead of open_clip's minute of retries."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the hub the probe tries: loopback, nothing listening
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))  # no weights downloaded before
+    tried, connect = [], socket.create_connection
+
+    def loopback_only(address, *args, **kwargs):  # a real connection on this machine; anywhere else is refused
+        tried.append(address[0])
+        if address[0] != "127.0.0.1":
+            raise ConnectionRefusedError(f"the tests never touch the network ({address})")
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", loopback_only)
     started = time.monotonic()
     with pytest.raises(WeightsUnavailableError) as info:
         load_encoder("ViT-B-32", "openai", "cpu")
     assert time.monotonic() - started < 5
-    assert "local weights file" in str(info.value) and "--pretrained" in str(info.value)
+    assert tried == ["127.0.0.1"]  # the probe asked the hub, once
+    assert "unreachable" in str(info.value) and "local weights file" in str(info.value) and "--pretrained" in str(info.value)
 
 
 def test_unknown_tag_lists_known_tags():
@@ -165,9 +183,8 @@ def test_text_context_cut_to_the_batch_changes_nothing(tiny_encoder):
 def test_random_weights_are_the_same_in_every_load():
     a, b = load_encoder("vidseek-tiny", "none", "cpu"), load_encoder("vidseek-tiny", "none", "cpu")
     np.testing.assert_array_equal(a.encode_text(["same"]), b.encode_text(["same"]))
-    before = torch.rand(1)
     torch.manual_seed(123)
     expected = torch.rand(1)
     torch.manual_seed(123)
     load_encoder("vidseek-tiny", "none", "cpu")
-    assert torch.rand(1) == expected and before.shape == (1,)  # the caller's random stream is untouched
+    assert torch.rand(1) == expected  # the caller's random stream is untouched
