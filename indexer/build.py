@@ -27,6 +27,7 @@ import torch
 from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.decode import DecodeError, VideoInfo, get_decoder
+from indexer.progress import LINE_INTERVAL_S, NoProgress, progress_bar
 from indexer.scan import LibraryFile, scan_library
 from indexer.segment import Segment, plan_segments
 from indexer.store import IndexWriteError, IndexWriter, Manifest
@@ -55,7 +56,8 @@ class BuildOptions:
     file_timeout: float = 600.0  # seconds one decode task may take before its file is given up
     index_type: str = "auto"  # flat, hnsw, ivfpq, or auto (by size: indexer/ann.py)
     checkpoint_seconds: float = 300.0  # publish progress this often, so a killed build resumes from there
-    progress: bool = True
+    progress: bool = True  # a bar of segments on a terminal, else a line every progress_seconds (indexer/progress.py)
+    progress_seconds: float = LINE_INTERVAL_S
 
 
 @dataclass
@@ -169,6 +171,9 @@ class VideoJob:
     posters: dict[int, bytes] = field(default_factory=dict)
     error: str | None = None
     note: str | None = None
+    # Its share of the progress bar: the segments of its current plan, and how many of them have their vector.
+    progress_planned: int = 0
+    progress_embedded: int = 0
 
     @property
     def done(self) -> bool:
@@ -179,7 +184,10 @@ class VideoJob:
 
 class Committer:
     """Writes finished videos to the index in library order (so the same library gets the same segment ids),
-    publishing a checkpoint every ``checkpoint_seconds`` and ticking the progress bar.
+    publishing a checkpoint every ``checkpoint_seconds``, and keeps the progress bar.
+
+    The bar counts segments (a long film moves it as it goes): a pipeline reports a video's segments when it
+    plans them (:meth:`planned`: the total grows as files are opened) and each vector (:meth:`embedded`).
 
     ``jobs[seq]`` becomes None once that video is committed, so its vectors and posters are freed.
     """
@@ -197,17 +205,31 @@ class Committer:
         self.writer = writer
         self.report = report
         self.options = options
-        self.progress = progress
+        self.progress = NoProgress() if progress is None else progress
         self.next_commit = 0
         self.started = time.perf_counter()
         self.build_started = self.started if build_started is None else build_started  # perf_counter
         self.last_checkpoint = time.monotonic()
+        self._show_files()
 
     def frames_arrived(self, segments: int) -> None:
         """Called by a pipeline with each result of decoded segments: the first one ends the build's start-up."""
         if self.report.startup_seconds == 0.0:
             self.report.startup_seconds = time.perf_counter() - self.build_started
             self.report.startup_segments = segments
+
+    def planned(self, job: VideoJob) -> None:
+        """``job.segments`` were (re)planned: they join the bar's total, and the vectors of an older plan leave it."""
+        self.progress.total += len(job.segments) - job.progress_planned
+        job.progress_planned = len(job.segments)
+        if job.progress_embedded:
+            self.progress.update(-job.progress_embedded)
+            job.progress_embedded = 0
+
+    def embedded(self, job: VideoJob, segments: int = 1) -> None:
+        """``segments`` of ``job``'s current plan got their vectors."""
+        job.progress_embedded += segments
+        self.progress.update(segments)
 
     @property
     def finished(self) -> bool:
@@ -221,24 +243,24 @@ class Committer:
             if self.next_commit < len(self.jobs) and time.monotonic() - self.last_checkpoint >= self.options.checkpoint_seconds:
                 self.writer.checkpoint()
                 self.last_checkpoint = time.monotonic()
-            if self.progress is not None:
-                elapsed = time.perf_counter() - self.started
-                self.progress.set_postfix(
-                    segments=self.report.segments,
-                    seg_per_s=f"{self.report.segments / max(elapsed, 1e-9):.2f}",
-                    failed=len(self.report.failed),
-                )
-                self.progress.update(1)
+            self._show_files()
+
+    def _show_files(self) -> None:
+        self.progress.set_postfix(files=f"{self.next_commit}/{len(self.jobs)}", failed=len(self.report.failed))
 
     def _commit(self, job: VideoJob) -> None:
         path = str(job.file.path)
+        self.progress.total -= job.progress_planned - job.progress_embedded  # a failed video's segments never come
         if job.error:
             self.writer.record_failure(path, job.file.fingerprint, job.file.size, job.error)
             self.report.failed.append((path, job.error))
             return
         vectors = np.stack([job.vectors[i] for i in range(len(job.segments))])
         posters = [job.posters[i] for i in range(len(job.segments))]
-        self.writer.add_video(path, job.file.fingerprint, job.file.size, job.info, job.segments, vectors, posters)
+        file = job.file
+        self.writer.add_video(
+            path, file.fingerprint, file.size, job.info, job.segments, vectors, posters, device=file.device, inode=file.inode
+        )
         self.report.indexed += 1
         self.report.segments += len(job.segments)
         if job.note:
@@ -374,6 +396,7 @@ class _Pipeline:
         for (job, epoch, index), vector in zip(batch, vectors):
             if epoch == job.epoch and not job.error:  # not re-planned or failed while it was being embedded
                 job.vectors[index] = vector
+                self.committer.embedded(job)
 
     def _collect(self, done: list[Future]) -> None:
         for future in done:
@@ -465,6 +488,7 @@ class _Pipeline:
         job.vectors.clear()
         job.posters.clear()
         job.chunks_out = 0
+        self.committer.planned(job)
         if not job.segments:
             self._fail(job, too_short(info.duration))
             return
@@ -566,27 +590,10 @@ def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> B
     except (OSError, SQLAlchemyError) as exc:
         raise IndexWriteError(f"cannot open the index in {options.index_dir} for writing: {_reason(exc)}") from exc
     try:
-        known = writer.known_videos()
-        present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable}
-        for path, video in known.items():
-            if path not in present:
-                writer.remove_video(video)
-                report.removed += 1
-        todo = []
-        for f in files:
-            video = known.get(str(f.path))
-            if video is not None and video.fingerprint == f.fingerprint:
-                report.unchanged += 1
-                continue
-            if video is not None:
-                writer.remove_video(video)
-            todo.append(f)
-        for path, reason in unreadable:
-            if str(path) in known:
-                writer.remove_video(known[str(path)])
-            writer.record_failure(str(path), "", 0, reason)
-            report.failed.append((str(path), reason))
-        progress = _progress_bar(len(todo)) if options.progress and todo else None
+        todo = _apply_scan(writer, files, unreadable, report)
+        progress = progress_bar(
+            unit="segment", desc="indexing", enabled=options.progress and bool(todo), interval=options.progress_seconds
+        )
         try:
             if todo:
                 jobs = [VideoJob(seq, f) for seq, f in enumerate(todo)]
@@ -596,8 +603,7 @@ def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> B
                 if not committer.finished:
                     raise RuntimeError(f"the pipeline left {len(todo) - committer.next_commit} video(s) unfinished")
         finally:
-            if progress is not None:
-                progress.close()
+            progress.close()
         publishing = time.perf_counter()
         report.total_segments = int(writer.index.ntotal)
         writer.publish()
@@ -613,15 +619,38 @@ def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> B
     return report
 
 
+def _apply_scan(
+    writer: IndexWriter, files: list[LibraryFile], unreadable: list[tuple[Path, str]], report: BuildReport
+) -> list[LibraryFile]:
+    """Bring the catalog in line with a scan of the library, except for the files to (re)index, which are returned:
+    deleted files leave the index, changed ones leave it to be indexed again, unreadable ones are recorded."""
+    known = writer.known_videos()
+    present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable}
+    for path, video in known.items():
+        if path not in present:
+            writer.remove_video(video)
+            report.removed += 1
+    todo = []
+    for f in files:
+        video = known.get(str(f.path))
+        if video is not None and video.fingerprint == f.fingerprint:
+            writer.record_identity(video, f.device, f.inode)  # the same content: never re-embedded for this
+            report.unchanged += 1
+            continue
+        if video is not None:
+            writer.remove_video(video)
+        todo.append(f)
+    for path, reason in unreadable:
+        if str(path) in known:
+            writer.remove_video(known[str(path)])
+        writer.record_failure(str(path), "", 0, reason)
+        report.failed.append((str(path), reason))
+    return todo
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, SQLAlchemyError):
         original = getattr(exc, "orig", None)
         text = str(original or exc).splitlines()[0]
         return f"catalog database error: {text}" + (" (another process holds it)" if "locked" in text else "")
     return str(exc)
-
-
-def _progress_bar(total: int):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="file", desc="indexing", dynamic_ncols=True, mininterval=0.5)

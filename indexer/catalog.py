@@ -12,13 +12,27 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, inspect, make_url, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    text,
+)
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 VIDEO_INDEXED = "indexed"
@@ -50,7 +64,7 @@ class Video(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     path: Mapped[str] = mapped_column(String(4096), unique=True)
     fingerprint: Mapped[str] = mapped_column(String(128))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))  # SQLite's INTEGER is 64-bit
     duration: Mapped[float | None] = mapped_column(Float)
     fps: Mapped[float | None] = mapped_column(Float)
     width: Mapped[int | None] = mapped_column(Integer)
@@ -58,6 +72,10 @@ class Video(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     indexed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Which file was indexed (st_dev, st_ino, as signed 64-bit: see int64), so that the server serves that file
+    # only; None in rows written before revision 0002 (a build fills them in without re-embedding anything).
+    device: Mapped[int | None] = mapped_column(BigInteger)
+    inode: Mapped[int | None] = mapped_column(BigInteger)
 
     segments: Mapped[list["Segment"]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True, order_by="Segment.ordinal"
@@ -92,10 +110,46 @@ def connect(url: str, readonly: bool = False) -> Engine:
     return engine
 
 
+def int64(value: int) -> int:
+    """An unsigned 64-bit number (a device or inode number) as the signed 64-bit integer SQL columns hold."""
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def sqlite_url(path, readonly: bool = False) -> str:
+    """The URL of the SQLite file at ``path``, whatever characters the path holds (``%``, ``?``, ``#``, spaces).
+
+    A read-only catalog is opened as an SQLite URI (``file:...?mode=ro``), in which the path is percent-encoded.
+    """
     if readonly:
-        return f"sqlite:///file:{path}?mode=ro&uri=true"
-    return f"sqlite:///{path}"
+        url = URL.create("sqlite", database=f"file:{quote(str(path))}", query={"mode": "ro", "uri": "true"})
+    else:
+        url = URL.create("sqlite", database=str(path))
+    return url.render_as_string(hide_password=False)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite ``url`` (read-only URIs included); None for another database or an in-memory one."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?")[0]
+        if parsed.query.get("uri") in ("true", "1"):
+            database = unquote(database)
+    return Path(database)
+
+
+def catalog_location(url: str) -> dict[str, str | int | None]:
+    """Where the catalog at ``url`` lives, fit to write into a manifest: dialect, host, port and database; never
+    the user or the password."""
+    parsed = make_url(url)
+    return {
+        "dialect": parsed.get_backend_name(),
+        "host": parsed.host,
+        "port": parsed.port,
+        "database": parsed.database,
+    }
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -136,11 +190,9 @@ def _current_revision(connection: Connection) -> str | None:
 
 def catalog_revision(url: str) -> str | None:
     """The schema revision the catalog at ``url`` is at (None: empty, or from before there were migrations)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database.removeprefix("file:").split("?")[0])
-        if not path.is_file():  # looking must not create an empty database file
-            raise FileNotFoundError(f"no catalog database at {path}")
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():  # looking must not create an empty database file
+        raise FileNotFoundError(f"no catalog database at {path}")
     engine = create_engine(url)
     try:
         with engine.connect() as connection:

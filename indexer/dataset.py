@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.progress import progress_bar
 from indexer.tasks import read_clip
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,7 @@ def load_clips(
         else:
             todo.append(i)
     cached_count = len(examples) - len(todo) - len(errors)
-    bar = _progress(len(todo), progress)
+    bar = progress_bar(len(todo), unit="clip", desc="decoding", enabled=progress and bool(todo))
     jobs = [(str(examples[i].video), frames, decode_side, examples[i].start or 0.0, examples[i].end) for i in todo]
     for i, (clip, error) in zip(todo, _decode_all(jobs, workers)):
         if error is not None:
@@ -154,10 +155,8 @@ def load_clips(
             clips[i] = _resize(clip, resize, interpolation)
             if cache_dir is not None:
                 _save_atomic(cache_dir / f"{keys[i]}.npy", clips[i])
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+    bar.close()
     kept = [i for i in range(len(examples)) if clips[i] is not None]
     failed = [(str(examples[i].video), errors[i]) for i in sorted(errors)]
     for path, reason in failed:
@@ -208,11 +207,3 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp.npy")
     np.save(tmp, array)
     tmp.replace(path)
-
-
-def _progress(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="clip", desc="decoding", dynamic_ncols=True, mininterval=0.5)

@@ -148,10 +148,12 @@ class _RayRun:
         self.options = options
         self.ray_options = ray_options
         self.jobs: list[VideoJob | None] = []
+        self.committer: Committer | None = None
 
     def run(self, committer: Committer) -> None:
         ray, options = self.ray, self.options
         self.jobs = committer.jobs
+        self.committer = committer
         device = self.ray_options.device
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
@@ -239,8 +241,11 @@ class _RayRun:
                 job.segments = [None] * count
                 job.vectors.clear()
                 job.posters.clear()
+                self.committer.planned(job)
             index = int(batch["index"][row])
             job.segments[index] = Segment(float(batch["start"][row]), float(batch["end"][row]))
+            if index not in job.vectors:  # a retried decode task sends its rows again
+                self.committer.embedded(job)
             job.vectors[index] = np.array(batch["vector"][row], dtype=np.float32)
             job.posters[index] = bytes(batch["poster"][row])
             note = str(batch["note"][row])

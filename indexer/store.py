@@ -13,7 +13,9 @@ A build copies the current generation into a staging folder, changes it, and pub
 its files, fsyncing, renaming the folder and then replacing CURRENT. Readers only ever open a
 published generation, so a crash at any point leaves the previous index serving.
 
-The read side (:class:`IndexReader`) is all the server uses.
+The read side (:class:`IndexReader`) is all the server uses. It hands out a video's file only through
+:meth:`IndexReader.open_video_file`, which checks that the file is inside the library and is still the one
+that was indexed.
 """
 
 from __future__ import annotations
@@ -44,13 +46,26 @@ from indexer.catalog import (
     CatalogError,
     Segment,
     Video,
+    catalog_location,
     catalog_revision,
     check_catalog_revision,
     connect,
     describe_url,
+    int64,
     sqlite_url,
     upgrade_catalog,
 )
+from indexer.errors import (  # noqa: F401 - the index's exceptions, imported from here by callers
+    ExternalCatalogError,
+    IndexBusyError,
+    IndexCatalogError,
+    IndexError_,
+    IndexMismatchError,
+    IndexNotFoundError,
+    IndexWriteError,
+    VideoFileError,
+)
+from indexer.video_files import VideoFile, open_indexed_file
 from models.encoder import native_bfloat16
 
 MANIFEST_VERSION = 1
@@ -62,30 +77,6 @@ FLAT_BATCH_SCORES = 1 << 24  # a batched flat search scores at most this many (q
 # order), float32 accumulation (~D x 2^-24 << 2^-12) and the output rounded to bfloat16 (2^-8).
 BF16_SCORE_ERROR = 3 * 2.0**-8 + 2.0**-12
 BF16_POOL = 256  # candidates a bfloat16 scan keeps per query for exact re-scoring
-
-
-class IndexError_(Exception):
-    """Base class for index-dir failures."""
-
-
-class IndexNotFoundError(IndexError_):
-    """No published index in the folder."""
-
-
-class IndexMismatchError(IndexError_):
-    """The index was built with another model or other settings than asked for."""
-
-
-class IndexBusyError(IndexError_):
-    """Another build holds the index dir."""
-
-
-class IndexWriteError(IndexError_):
-    """The new index could not be written (disk full, no permission, catalog locked); the old one still serves."""
-
-
-class IndexCatalogError(IndexError_):
-    """The index's catalog cannot be read: its schema revision is not this vidseek's, or the database fails."""
 
 
 @dataclass
@@ -107,6 +98,8 @@ class Manifest:
     library: str = ""
     decoder: str = "pyav"
     catalog: str = "sqlite"
+    # An external catalog's dialect, host, port and database (indexer.catalog.catalog_location); {} for SQLite.
+    catalog_location: dict = field(default_factory=dict)
     created: str = ""
     format_version: int = MANIFEST_VERSION
     extra: dict = field(default_factory=dict)
@@ -217,6 +210,7 @@ class IndexWriter:
         self.external_db = db_url is not None
         if self.external_db:
             manifest.catalog = "external"
+            manifest.catalog_location = catalog_location(db_url)
             url = db_url
         else:
             if previous is not None and (previous / "catalog.db").is_file():
@@ -255,6 +249,11 @@ class IndexWriter:
         self.session.add(Video(path=path, fingerprint=fingerprint, size=size, status=VIDEO_FAILED, error=error))
         self.session.flush()
 
+    def record_identity(self, video: Video, device: int | None, inode: int | None) -> None:
+        """Record which file an unchanged video is now (a catalog from before revision 0002 lacks it; a file copied
+        with its mtime kept is another inode): nothing is re-embedded."""
+        video.device, video.inode = _int64_or_none(device), _int64_or_none(inode)  # an UPDATE only where it changed
+
     def add_video(
         self,
         path: str,
@@ -264,12 +263,19 @@ class IndexWriter:
         segments: Sequence,
         vectors: np.ndarray,
         posters: Sequence[bytes],
+        *,
+        device: int | None = None,
+        inode: int | None = None,
     ) -> list[int]:
-        """Catalogue a decoded video with its segments, add their vectors, write posters; returns the ids."""
+        """Catalogue a decoded video with its segments, add their vectors, write posters; returns the ids.
+
+        ``device`` and ``inode`` (st_dev, st_ino) say which file was read: the server serves that file only."""
         video = Video(
             path=path,
             fingerprint=fingerprint,
             size=size,
+            device=_int64_or_none(device),
+            inode=_int64_or_none(inode),
             duration=info.duration,
             fps=info.fps,
             width=info.width,
@@ -371,6 +377,10 @@ class IndexWriter:
                 shutil.rmtree(generation, ignore_errors=True)
 
 
+def _int64_or_none(value: int | None) -> int | None:
+    return None if value is None else int64(value)
+
+
 def _connect_for_writing(url: str, root: Path):
     """The catalog opened by a build, migrated to this code's schema first (see indexer/migrations)."""
     try:
@@ -387,9 +397,7 @@ def _chunks(rows: np.ndarray, size: int) -> Iterator[np.ndarray]:
 def _catalog_url(root: Path, generation: Path, manifest: Manifest, db_url: str | None, readonly: bool) -> str:
     if manifest.catalog == "external":
         if not db_url:
-            raise IndexNotFoundError(
-                f"the index in {root} keeps its catalog in an external database: pass its URL (--db-url or VIDSEEK_DB_URL)"
-            )
+            raise ExternalCatalogError(root, manifest.catalog_location)
         return db_url
     return sqlite_url(generation / "catalog.db", readonly=readonly)
 
@@ -653,6 +661,11 @@ class IndexReader:
     def video(self, video_id: int) -> Video | None:
         with Session(self.engine, expire_on_commit=False) as session:
             return session.scalars(select(Video).options(selectinload(Video.segments)).where(Video.id == video_id)).first()
+
+    def open_video_file(self, video: Video) -> VideoFile:
+        """Open an indexed video's file once it is checked to be the file that was indexed, inside the library
+        (raises :class:`VideoFileError`; see :func:`indexer.video_files.open_indexed_file`)."""
+        return open_indexed_file(video, self.manifest.library)
 
     def videos(self) -> list[Video]:
         with Session(self.engine, expire_on_commit=False) as session:

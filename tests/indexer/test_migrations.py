@@ -41,6 +41,7 @@ from indexer.store import (
 )
 
 POSTGRES_URL = os.environ.get("VIDSEEK_TEST_POSTGRES_URL")
+PREVIOUS_HEAD = head_revision()  # this code's head: the "previous release" of the newer_code fixture
 
 
 @pytest.fixture(
@@ -78,7 +79,7 @@ NEXT_REVISION = '''"""A later release's change (test only): segments get an inde
 from alembic import op
 
 revision = "0002_test"
-down_revision = "0001"
+down_revision = "PREVIOUS_HEAD"
 branch_labels = None
 depends_on = None
 
@@ -97,7 +98,7 @@ def newer_code(tmp_path, monkeypatch):
     """This code as the next release would have it: the same migrations plus one revision."""
     migrations = tmp_path / "migrations"
     shutil.copytree(catalog.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
-    (migrations / "versions" / "0002_test.py").write_text(NEXT_REVISION)
+    (migrations / "versions" / "0002_test.py").write_text(NEXT_REVISION.replace("PREVIOUS_HEAD", PREVIOUS_HEAD))
     monkeypatch.setattr(catalog, "MIGRATIONS_DIR", migrations)
     catalog._scripts.cache_clear()
     yield "0002_test"
@@ -116,6 +117,41 @@ def add_video(engine, path: str) -> int:
         session.add(video)
         session.commit()
         return video.id
+
+
+def add_legacy_video(engine, path: str) -> int:
+    """A video row as vidseek wrote it at the initial revision (the models have columns added since)."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO videos (path, fingerprint, size, status, indexed_at) "
+                "VALUES (:path, 'f', 1, :status, CURRENT_TIMESTAMP)"
+            ),
+            {"path": path, "status": VIDEO_INDEXED},
+        )
+        video_id = connection.execute(text("SELECT id FROM videos WHERE path = :path"), {"path": path}).scalar_one()
+        connection.execute(
+            text("INSERT INTO segments (video_id, ordinal, start_time, end_time) VALUES (:id, 0, 0.0, 2.0)"), {"id": video_id}
+        )
+    return video_id
+
+
+def as_before_migrations(url: str) -> None:
+    """The catalog at ``url`` as vidseek wrote it before there were migrations: the initial revision's tables
+    (made, or migrated down to them), and no alembic_version table."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config = alembic_config(connection)
+        if _revision(connection) is None:
+            command.upgrade(config, INITIAL_REVISION)
+        else:
+            command.downgrade(config, INITIAL_REVISION)
+    engine.dispose()
+    drop_version_table(url)
+
+
+def _revision(connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def set_version(url: str, revision: str) -> None:
@@ -138,9 +174,9 @@ def test_new_catalog_is_migrated_to_head_with_the_models_schema(db_url):
 
 
 def test_catalog_from_before_migrations_is_stamped_then_upgraded_and_keeps_its_rows(db_url):
+    as_before_migrations(db_url)
     legacy = create_engine(db_url)
-    Base.metadata.create_all(legacy)
-    video_id = add_video(legacy, "/lib/old.mp4")
+    video_id = add_legacy_video(legacy, "/lib/old.mp4")
     with pytest.raises(CatalogError, match=rf"predates .* needs revision {head_revision()}: run 'vidseek db upgrade'"):
         check_catalog_revision(legacy, upgrade_command="vidseek db upgrade")
     legacy.dispose()
@@ -196,15 +232,15 @@ def test_catalog_whose_tables_were_dropped_is_created_again(db_url):
 
 
 def test_catalog_one_revision_behind_is_upgraded_by_writers_and_refused_by_readers(db_url, newer_code):
-    command.upgrade(alembic_config(url=db_url), INITIAL_REVISION)  # as the previous release left it
+    command.upgrade(alembic_config(url=db_url), PREVIOUS_HEAD)  # as the previous release left it
     assert head_revision() == newer_code
     reader = connect(db_url, readonly=True)
     try:
-        with pytest.raises(CatalogError, match=rf"revision {INITIAL_REVISION}, this vidseek needs {newer_code}: run 'X'"):
+        with pytest.raises(CatalogError, match=rf"revision {PREVIOUS_HEAD}, this vidseek needs {newer_code}: run 'X'"):
             check_catalog_revision(reader, upgrade_command="X")
     finally:
         reader.dispose()
-    assert catalog_revision(db_url) == INITIAL_REVISION
+    assert catalog_revision(db_url) == PREVIOUS_HEAD
 
     connect(db_url).dispose()
     assert catalog_revision(db_url) == newer_code
@@ -230,7 +266,7 @@ def test_reader_refuses_an_old_embedded_catalog_until_db_upgrade(tmp_path):
     root = tmp_path / "index"
     publish_empty_index(root)
     catalog = current_generation(root) / "catalog.db"
-    drop_version_table(f"sqlite:///{catalog}")  # as written before there were migrations
+    as_before_migrations(f"sqlite:///{catalog}")
     with pytest.raises(IndexCatalogError, match=rf"no schema revision .*run 'vidseek db upgrade --index-dir {root}'"):
         IndexReader(root)
     assert index_catalog_revision(root) is None  # the reader did not migrate it
@@ -258,12 +294,12 @@ def test_reader_of_an_external_catalog_names_the_url_to_upgrade(tmp_path, db_url
     root = tmp_path / "index"
     publish_empty_index(root, db_url=db_url)
     IndexReader(root, db_url=db_url).close()
-    set_version(db_url, INITIAL_REVISION)
+    command.downgrade(alembic_config(url=db_url), INITIAL_REVISION)
     if head_revision() != INITIAL_REVISION:  # behind: the reader says what to run, with the password hidden
         with pytest.raises(IndexCatalogError, match=r"run 'vidseek db upgrade --db-url "):
             IndexReader(root, db_url=db_url)
         upgrade_index_catalog(root, db_url=db_url)
-    drop_version_table(db_url)
+    as_before_migrations(db_url)
     with pytest.raises(IndexCatalogError, match=r"run 'vidseek db upgrade --db-url '(sqlite|postgresql\+psycopg://\w+:\*\*\*@)"):
         IndexReader(root, db_url=db_url)
     assert upgrade_index_catalog(root, db_url=db_url) == (None, head_revision())
