@@ -6,7 +6,7 @@ texts into the same space.
 """
 
 from models.encoder import VideoEncoder, zero_shot_probabilities
-from models.errors import ModelError, PretrainedLoadError, UnknownModelError, WeightsUnavailableError
+from models.errors import ModelError, PretrainedLoadError, UnknownModelError, UnsafeWeightsError, WeightsUnavailableError
 from models.factory import ModelSpec, load_encoder, resolve_device
 from models.preprocess import Preprocess
 
@@ -16,6 +16,7 @@ __all__ = [
     "Preprocess",
     "PretrainedLoadError",
     "UnknownModelError",
+    "UnsafeWeightsError",
     "VideoEncoder",
     "WeightsUnavailableError",
     "load_encoder",

@@ -1,24 +1,25 @@
 """Weights files: reading every supported layout into open_clip key names, and writing vidseek checkpoints.
 
-Recognised layouts (detected from the keys and the container, never from the file name):
+Recognised layouts (detected from the contents, never from the file name):
 
 * ``open_clip``: an open_clip / OpenAI CLIP state dict, bare or under ``state_dict``/``model``,
-  optionally ``module.``-prefixed (DDP), as ``.pt``/``.bin``/``.safetensors``;
+  optionally ``module.``-prefixed (DDP), as a torch pickle (``.pt``/``.bin``) or safetensors;
 * ``vifi-clip``: a released ViFi-CLIP checkpoint, ``torch.save({'model', 'optimizer', 'lr_scheduler',
   'max_accuracy', 'epoch', 'config'})`` with ``module.image_encoder.*`` (-> ``visual.*``),
   ``module.text_encoder.*`` (-> top level), ``module.logit_scale`` and ``module.prompt_learner.*``
   (dropped: ViFi-CLIP's fixed-prompt buffers). It has no ``token_embedding``: ViFi-CLIP never trains
   it, so it comes from the base CLIP weights. ViFi-CLIP models are OpenAI-style (QuickGELU) and were
   trained on frames normalised with ImageNet mean/std, short side ``256/224 * size`` then a centre crop;
-* ``vidseek-finetune``: written by :func:`save_checkpoint` (``vidseek finetune``): open_clip key names
-  under ``model`` plus the preprocessing and activation the weights were trained with.
+* ``vidseek-finetune``: written by :func:`save_checkpoint` (``vidseek finetune``): safetensors with the
+  weights under open_clip key names and a header (``format: vidseek-finetune``, then JSON) holding the
+  preprocessing and activation the weights were trained with and the state to resume training from.
+  Checkpoints of earlier versions (a torch pickle: the same entries, the weights under ``model``) still load.
+
+Pickles are read by :mod:`models.serialization`: tensors and plain data only, never code.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 from models.errors import PretrainedLoadError
+from models.serialization import from_json, is_safetensors, load_pickle, tensor_names, to_json, write_safetensors
 
 FORMAT_OPEN_CLIP = "open_clip"
 FORMAT_VIFICLIP = "vifi-clip"
@@ -81,18 +83,7 @@ def read_weights(path: Path | str) -> WeightsFile:
     path = Path(path)
     if not path.is_file():
         raise PretrainedLoadError(f"weights file not found: {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            container = load_file(str(path), device="cpu")
-        else:
-            # weights_only=False: released checkpoints pickle their training config (a yacs CfgNode).
-            container = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_lenient_pickle)
-    except Exception as exc:  # noqa: BLE001 - any reader failure means "not a weights file"
-        raise PretrainedLoadError(f"cannot read weights file {path}: {exc}") from exc
-    if isinstance(container, torch.jit.ScriptModule):
-        container = container.state_dict()
+    container = _read_container(path, training_state=False)
     if not isinstance(container, Mapping):
         raise PretrainedLoadError(f"{path} does not hold a state dict of tensors (found {type(container).__name__})")
     outer = container
@@ -114,18 +105,31 @@ def read_weights(path: Path | str) -> WeightsFile:
     return weights
 
 
-class _LenientUnpickler(pickle.Unpickler):
-    """Unpickles objects of classes that are not importable here (a released checkpoint's yacs ``CfgNode``)
-    as plain dict subclasses, so reading weights never needs the training code's dependencies."""
+def _read_container(path: Path, training_state: bool) -> object:
+    """What ``path`` holds: a pickle's object, or a safetensors file's tensors; a vidseek checkpoint as the dict
+    its pickled layout held (``format``, ``model``: the weights, and the other entries of its header)."""
+    if not is_safetensors(path):
+        return load_pickle(path)
+    try:
+        return _read_safetensors(path, training_state)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means "not a weights file"
+        raise PretrainedLoadError(f"cannot read weights file {path}: {exc}") from exc
 
-    def find_class(self, module, name):
-        try:
-            return super().find_class(module, name)
-        except (ImportError, AttributeError):
-            return type(name, (dict,), {"__module__": module})
 
+def _read_safetensors(path: Path, training_state: bool) -> dict:
+    from safetensors import safe_open
 
-_lenient_pickle = types.SimpleNamespace(Unpickler=_LenientUnpickler, load=pickle.load, loads=pickle.loads, __name__="pickle")
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        header = f.metadata() or {}
+        if header.get("format") != FORMAT_VIDSEEK:
+            return {name: f.get_tensor(name) for name in f.keys()}
+        entries = {key: text for key, text in header.items() if key != "format"}
+        held = {key: tensor_names(text) for key, text in entries.items()}
+        training = set().union(*held.values())
+        weights = {name: f.get_tensor(name) for name in f.keys() if name not in training}
+        # Entries that hold tensors (the optimizer's state) are read only to resume training.
+        data = {key: from_json(text, f.get_tensor) for key, text in entries.items() if training_state or not held[key]}
+    return {"format": FORMAT_VIDSEEK, "model": weights, **data}
 
 
 def _from_vificlip(path: Path, state: dict[str, torch.Tensor], outer: Mapping) -> WeightsFile:
@@ -158,11 +162,9 @@ def _from_vificlip(path: Path, state: dict[str, torch.Tensor], outer: Mapping) -
 
 
 def _cfg_get(config, *keys):
-    """``config.A.B`` for a yacs CfgNode, a dict or a namespace; None when absent."""
+    """``config.A.B`` of a ViFi-CLIP config (read as nested dicts); None when absent."""
     for key in keys:
-        if config is None:
-            return None
-        config = config.get(key) if isinstance(config, Mapping) else getattr(config, key, None)
+        config = config.get(key) if isinstance(config, Mapping) else None
     return config
 
 
@@ -240,25 +242,25 @@ def save_checkpoint(path: Path | str, model: torch.nn.Module, **extra) -> None:
     """Write a ``vidseek-finetune`` checkpoint atomically (written aside, then renamed over ``path``).
 
     ``extra`` holds the training state to resume from (optimizer, lr_scheduler, epoch, ...) and the
-    preprocessing/activation the weights go with.
+    preprocessing/activation the weights go with: plain data, stored as JSON in the safetensors header
+    (its tensors, an optimizer's moments, beside the weights).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    payload = {"format": FORMAT_VIDSEEK, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    reserved = sorted({"format", "model"} & extra.keys())
+    if reserved:
+        raise ValueError(f"{', '.join(reserved)} are a checkpoint's own entries")
+    tensors = dict(model.state_dict())
+    header = {"format": FORMAT_VIDSEEK}
+    for key, value in extra.items():
+        header[key] = to_json(value, key, tensors)
+    write_safetensors(Path(path), tensors, header)
 
 
 def read_training_state(path: Path | str) -> dict:
     """The whole dict of a ``vidseek-finetune`` checkpoint (to resume training)."""
-    try:
-        payload = torch.load(Path(path), map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001
-        raise PretrainedLoadError(f"cannot read checkpoint {path}: {exc}") from exc
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedLoadError(f"checkpoint not found: {path}")
+    payload = _read_container(path, training_state=True)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VIDSEEK:
         raise PretrainedLoadError(f"{path} is not a vidseek fine-tuning checkpoint; cannot resume from it")
     return payload

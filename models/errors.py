@@ -15,3 +15,7 @@ class WeightsUnavailableError(ModelError):
 
 class PretrainedLoadError(ModelError):
     """A weights file exists but does not fit the model (missing/unexpected keys, bad format)."""
+
+
+class UnsafeWeightsError(PretrainedLoadError):
+    """A pickled weights file would call a class or function (run code) to be read; it is refused, not loaded."""

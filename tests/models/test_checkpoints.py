@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import types
 
 import numpy as np
 import pytest
 import torch
 from open_clip.transformer import QuickGELU
+from yacs.config import CfgNode
 
 from models import PretrainedLoadError, load_encoder
 from models.checkpoints import FORMAT_OPEN_CLIP, FORMAT_VIDSEEK, FORMAT_VIFICLIP, read_weights, save_checkpoint
@@ -16,11 +16,23 @@ from models.checkpoints import FORMAT_OPEN_CLIP, FORMAT_VIDSEEK, FORMAT_VIFICLIP
 TEXT_TOP_LEVEL = ("transformer.", "positional_embedding", "ln_final.", "text_projection")
 
 
-class CfgNode(dict):
-    """Stands in for yacs' CfgNode: a dict with attribute access, pickled into released checkpoints."""
-
-    def __getattr__(self, name):
-        return self[name]
+def vificlip_config(frames=16, size=64, arch="ViT-B/16") -> CfgNode:
+    """A training config built the way ViFi-CLIP's utils/config.py builds it: a frozen yacs CfgNode tree."""
+    config = CfgNode()
+    config.BASE = [""]
+    config.DATA = CfgNode()
+    config.DATA.NUM_FRAMES = frames
+    config.DATA.INPUT_SIZE = size
+    config.DATA.DATASET = "kinetics400"
+    config.MODEL = CfgNode()
+    config.MODEL.ARCH = arch
+    config.MODEL.PRETRAINED = None
+    config.TRAIN = CfgNode()
+    config.TRAIN.LR = 8e-6
+    config = config.clone()
+    config.LOCAL_RANK = 0
+    config.freeze()
+    return config
 
 
 def random_clip(t=4, h=80, w=112, seed=0):
@@ -51,16 +63,19 @@ def vificlip_layout(model: torch.nn.Module, config=None) -> dict:
     width = model.token_embedding.weight.shape[1]
     state["module.prompt_learner.complete_text_embeddings"] = torch.randn(5, 77, width)
     state["module.prompt_learner.token_prefix"] = torch.randn(5, 1, width)
-    optimizer = {"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": [{"lr": 8e-6, "params": [0]}]}
-    if config is None:
-        config = CfgNode(DATA=CfgNode(NUM_FRAMES=16, INPUT_SIZE=64, DATASET="kinetics400"), MODEL=CfgNode(ARCH="ViT-B/16"))
+    parameter = torch.nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.AdamW([parameter], lr=8e-6, betas=(0.9, 0.98), eps=1e-8, weight_decay=1e-3)
+    parameter.sum().backward()
+    optimizer.step()  # its state dict: per-parameter moments and step counts, and the hyper-parameters
+    # timm's CosineLRScheduler.state_dict() as ViFi-CLIP's utils/optimizer.py configures it
+    lr_scheduler = {"t_initial": 1000, "lr_min": 8e-8, "warmup_t": 50, "warmup_lr_init": 0, "t_in_epochs": False}
     return {
         "model": state,
-        "optimizer": optimizer,
-        "lr_scheduler": {"last_epoch": 10},
+        "optimizer": optimizer.state_dict(),
+        "lr_scheduler": {**lr_scheduler, "base_values": [8e-6], "noise_range_t": None, "param_group_field": "lr"},
         "max_accuracy": 83.9,
         "epoch": 9,
-        "config": config,
+        "config": vificlip_config() if config is None else config,
     }
 
 
@@ -123,25 +138,17 @@ def test_vificlip_detected_and_described(tmp_path, tiny_encoder):
     assert "vifi-clip" in text and "QuickGELU" in text and "token_embedding.weight" in text and "crop 64" in text
 
 
-def test_vificlip_config_class_need_not_be_importable(tmp_path, tiny_encoder, monkeypatch):
-    """Released checkpoints pickle a yacs CfgNode; reading them must not need yacs installed."""
-    module = types.ModuleType("fake_yacs_config")
-
-    class FakeNode(dict):
-        pass
-
-    FakeNode.__module__ = "fake_yacs_config"
-    FakeNode.__qualname__ = "FakeNode"
-    module.FakeNode = FakeNode
-    monkeypatch.setitem(sys.modules, "fake_yacs_config", module)
-    config = FakeNode(DATA=FakeNode(NUM_FRAMES=8, INPUT_SIZE=64), MODEL=FakeNode(ARCH="ViT-B/16"))
+def test_vificlip_config_is_read_without_yacs(tmp_path, tiny_encoder, monkeypatch):
+    """Released checkpoints pickle a yacs CfgNode; reading them must not need (nor import) yacs."""
     path = tmp_path / "vifi.pth"
-    torch.save(vificlip_layout(tiny_encoder.model, config), path)
-    monkeypatch.delitem(sys.modules, "fake_yacs_config")
-    with pytest.raises(ModuleNotFoundError):
-        torch.load(path, weights_only=False)  # what a plain reader would do
+    torch.save(vificlip_layout(tiny_encoder.model, vificlip_config(frames=8, arch="ViT-B/32")), path)
+    for name in [m for m in sys.modules if m == "yacs" or m.startswith("yacs.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "yacs", None)  # "import yacs" now fails, as where it is not installed
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(path) == ["yacs.config.CfgNode"]  # yacs' own class
     weights = read_weights(path)
-    assert weights.meta["frames"] == 8 and weights.meta["arch"] == "ViT-B/16"
+    assert weights.meta["frames"] == 8 and weights.meta["arch"] == "ViT-B/32" and weights.meta["dataset"] == "kinetics400"
+    assert sys.modules["yacs"] is None
 
 
 def test_vificlip_forces_quickgelu(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models import load_encoder
-from models.checkpoints import read_weights
+from models.checkpoints import read_training_state, read_weights
 from models.evaluate import embed_clips, embed_texts
 from models.finetune import FinetuneOptions, ResumeMismatchError, contrastive_loss, cosine_with_warmup, finetune
 from models.fusion import video_features
@@ -167,7 +167,7 @@ def test_gradient_accumulation_steps_once_per_n_batches(tiny_encoder, tmp_path):
     for accumulation, steps in ((1, 4), (2, 2), (3, 2)):  # 4 batches of 2; a last partial group still steps
         options = FinetuneOptions(epochs=1, batch_size=2, lr=1e-4, accumulation=accumulation)
         finetune(copy.deepcopy(tiny_encoder), clips, texts, options, tmp_path / f"acc{accumulation}.pt")
-        state = torch.load(tmp_path / f"acc{accumulation}.pt", weights_only=False)
+        state = read_training_state(tmp_path / f"acc{accumulation}.pt")
         assert state["lr_scheduler"]["last_epoch"] == steps
 
 
@@ -185,4 +185,4 @@ def test_mixed_precision_on_cuda(tmp_path):
     clips, texts = toy_set()
     history = finetune(encoder, clips, texts, FinetuneOptions(epochs=20, batch_size=8, lr=2e-3), tmp_path / "gpu.pt")
     assert np.isfinite(history[-1]["loss"]) and history[-1]["loss"] < history[0]["loss"]
-    assert "scaler" in torch.load(tmp_path / "gpu.pt", weights_only=False)
+    assert read_training_state(tmp_path / "gpu.pt")["scaler"]["scale"] > 0
