@@ -32,6 +32,7 @@ from indexer.store import (
     IndexReader,
     Manifest,
     SegmentRecord,
+    VideoFileError,
     read_manifest,
 )
 from indexer.tasks import read_clip
@@ -296,7 +297,12 @@ class VidseekService:
         video = reader.video(video_id)
         if video is None or video.status != "indexed":
             raise NotFoundError(f"no indexed video {video_id}")
-        return self.classify_file(Path(video.path), labels, template, 0.0, video.duration)
+        try:  # the file /videos would serve, never one swapped in since it was indexed
+            checked = reader.open_video_file(video)
+        except VideoFileError as exc:
+            raise NotFoundError(str(exc)) from None
+        with checked:
+            return self.classify_file(checked.path, labels, template, 0.0, video.duration)
 
 
 def _hits(reader: IndexReader, scored: list[tuple[int, float]]) -> list[Hit]:

@@ -124,3 +124,16 @@ def test_server_over_an_external_catalog_asks_for_its_url(tmp_path, _tiny_encode
         VidseekService(Settings(index_dir=index_dir), encoder=_tiny_encoder)
     service = VidseekService(Settings(index_dir=index_dir, db_url=db_url), encoder=_tiny_encoder)
     assert service.require_reader().count == 1
+
+
+def test_classifying_an_indexed_video_reads_only_the_file_that_was_indexed(served, tmp_path):
+    """POST /classify {video_id} decodes the catalogued file under the same check as /videos."""
+    library, ids, client = served
+    body = {"video_id": ids["a.mp4"], "labels": ["red", "blue"]}
+    assert client.post("/classify", json=body).status_code == 200
+    outside = tmp_path / "outside.mp4"
+    make_video(outside, 1, size=(64, 48), color=(30, 220, 30))
+    (library / "a.mp4").unlink()
+    (library / "a.mp4").symlink_to(outside)
+    r = client.post("/classify", json=body)
+    assert r.status_code == 404 and "leads out of the library" in r.json()["detail"]
