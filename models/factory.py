@@ -198,11 +198,12 @@ def _hub_reachable(cfg: dict) -> bool:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return False
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co") if cfg.get("hf_hub") else cfg.get("url", "")
-    host = urlparse(endpoint).hostname
-    if not host:
+    url = urlparse(endpoint)
+    if not url.hostname:
         return False
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        with socket.create_connection((host, 443), timeout=HUB_PROBE_TIMEOUT_S):
+        with socket.create_connection((url.hostname, port), timeout=HUB_PROBE_TIMEOUT_S):
             return True
     except OSError:
         return False
