@@ -6,6 +6,7 @@ This is the composition root: the only place that wires settings into the build 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import get_args
 
 from app import __version__
-from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings, TextPrecision, cache_root
+from app.schemas import DEFAULT_TEMPLATE
+from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings, TextPrecision, cache_root, model_to_load
 
 log = logging.getLogger("vidseek")
 
@@ -30,6 +32,23 @@ def _batch_size(text: str) -> int | None:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number of segments or 'auto', not {text!r}")
     return value
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of a command (``index build``, ``search``, ...): it reports the options it does not know itself,
+    with its own usage and the nearest option it has. argparse leaves them to the top-level parser, whose usage
+    names no option of the command the user was typing."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, unknown = super().parse_known_args(args, namespace)
+        if unknown:
+            self.error(f"unrecognized arguments: {' '.join(unknown)}{self._nearest_option(unknown)}")
+        return namespace, unknown
+
+    def _nearest_option(self, unknown: list[str]) -> str:
+        typed = next((arg.partition("=")[0] for arg in unknown if arg.startswith("--")), None)
+        close = difflib.get_close_matches(typed, list(self._option_string_actions), n=1) if typed else []
+        return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _add_index_dir(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vidseek {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser)
 
     index = commands.add_parser("index", help="build or update an index of a video library")
     index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
@@ -72,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_index_dir(build)
     build.add_argument("--frames", type=int, default=8, help="frames sampled per segment (default: 8)")
     build.add_argument("--segment-seconds", type=float, default=10.0, help="segment length in seconds (default: 10)")
-    _add_model(build, f"default: {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
+    _add_model(build, f"default: the index's own, else {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
     build.add_argument(
         "--batch-size",
         type=_batch_size,
@@ -153,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify = commands.add_parser("classify", help="zero-shot classify a video file against labels")
     classify.add_argument("video", type=Path, help="a video file")
     classify.add_argument("--labels", required=True, help='comma-separated labels, e.g. "dancing,cooking,surfing"')
-    classify.add_argument("--template", default="a photo of a {}.", help='prompt around each label (default: "a photo of a {}.")')
+    classify.add_argument(
+        "--template", default=DEFAULT_TEMPLATE, help=f'prompt around each label (default: "{DEFAULT_TEMPLATE}")'
+    )
     classify.add_argument("--json", action="store_true", help="print JSON like POST /classify")
     _add_index_dir(classify)
     _add_model(classify, "default: the index's own, else ViT-B-32 / openai")
@@ -186,7 +207,7 @@ def _add_db_commands(commands) -> None:
 
 def _add_clip_data(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=8, help="frames sampled per clip (default: 8)")
-    parser.add_argument("--template", default="a photo of a {}.", help='prompt around labels (default: "a photo of a {}.")')
+    parser.add_argument("--template", default=DEFAULT_TEMPLATE, help=f'prompt around labels (default: "{DEFAULT_TEMPLATE}")')
     parser.add_argument(
         "--fusion",
         choices=["embedding", "decision", "image"],
@@ -319,11 +340,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_index_build(args: argparse.Namespace) -> int:
     from indexer.build import BuildOptions, batch_size_for, build_index
+    from indexer.scan import library_folder
+    from indexer.store import read_manifest
     from models import load_encoder
     from models.quantize import image_encoder_at, image_precision
 
+    library_folder(args.library)  # a file or a typo fails here, before the model loads (or is downloaded)
     settings = _settings(args)
-    encoder = load_encoder(settings.model or DEFAULT_MODEL, settings.pretrained or DEFAULT_PRETRAINED, settings.device)
+    encoder = load_encoder(*model_to_load(settings, read_manifest(settings.index_dir)), settings.device)
     options = BuildOptions(
         library=args.library,
         index_dir=settings.index_dir,
@@ -396,27 +420,25 @@ def _decoder(args: argparse.Namespace) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from app.main import create_app
     from app.services import VidseekService
 
     settings = _settings(args)
     service = VidseekService(settings)  # load before binding, so a bad model or index fails right here
-    _serve(settings, service)
+    _serve(settings, create_app(settings, service))
     return 0
 
 
-def _serve(settings: Settings, service, examples: list[str] = ()) -> None:
+def _serve(settings: Settings, app) -> None:
     import uvicorn
 
-    from app.main import create_app
-
+    service = app.state.service
     reader = service.reader
     where = f"{reader.count} segments from {reader.manifest.videos} videos" if reader else "no index yet"
     print(
         f"serving {settings.index_dir} ({where}) with {service.encoder.spec.name} on http://{settings.host}:{settings.port}/",
         file=sys.stderr,
     )
-    app = create_app(settings, service)
-    app.state.examples = list(examples)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
@@ -430,6 +452,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     import time
 
     from app.routes.search import result_of
+    from app.schemas import SearchResponse
     from app.services import NoIndexError, VidseekService
     from indexer.store import read_manifest
 
@@ -443,21 +466,13 @@ def cmd_search(args: argparse.Namespace) -> int:
             f"no index in {settings.index_dir}: build one with 'vidseek index build LIBRARY --index-dir {settings.index_dir}'"
         )
     service = VidseekService(settings)
+    query = args.query.strip()
     started = time.perf_counter()
-    hits, total = service.search_text(args.query.strip(), args.k)
+    hits, total = service.search_text(query, args.k)
     took_ms = (time.perf_counter() - started) * 1000
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "query": args.query,
-                    "took_ms": round(took_ms, 2),
-                    "total": total,
-                    "results": [result_of(h).model_dump() for h in hits],
-                },
-                indent=2,
-            )
-        )
+    if args.json:  # the body GET /search answers with
+        response = SearchResponse(query=query, took_ms=round(took_ms, 2), total=total, results=[result_of(h) for h in hits])
+        print(response.model_dump_json(indent=2))
         return 0
     print(f"{len(hits)} of {total} segments in {took_ms:.0f} ms")
     for rank, hit in enumerate(hits, 1):
@@ -644,8 +659,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     import shutil
 
-    from app.demo import DemoOptions, default_cache_dir, run_demo
-    from app.services import VidseekService
+    from app.demo import DemoOptions, default_cache_dir, demo_app, run_demo
 
     cache_dir = args.cache_dir or default_cache_dir()
     if args.clean:
@@ -680,7 +694,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_serve:
         return 0
     settings = Settings(index_dir=result.index_dir, **{k: v for k in ("host", "port") if (v := getattr(args, k)) is not None})
-    _serve(settings, VidseekService(settings), result.suggestions)
+    _serve(settings, demo_app(result, settings))
     return 0
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from indexer.store import Manifest
 
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "openai"
@@ -37,7 +40,9 @@ class Settings(BaseSettings):
     api_key: str | None = Field(
         None, description="when set, uploads (/classify, /search/image) need it: 'X-API-Key: KEY' or 'Authorization: Bearer KEY'"
     )
-    public_search: bool = Field(True, description="false: searching, pages and media need the API key too")
+    public_search: bool = Field(
+        True, description="false: every path but /healthz needs the API key (pages, media, the API docs, static files)"
+    )
 
     @property
     def max_upload_bytes(self) -> int:
@@ -53,6 +58,15 @@ class Settings(BaseSettings):
     def scan_threads_or_default(self) -> int:
         # An exact scan waits on memory, not on the other threads: every core (1.15x the q/s on 2 cores).
         return self.query_threads or _cores()
+
+
+def model_to_load(settings: Settings, manifest: Manifest | None) -> tuple[str, str]:
+    """(model, pretrained) for an index dir whose manifest is ``manifest`` (None: no index yet): what the settings
+    ask for (--model/--pretrained, VIDSEEK_MODEL/PRETRAINED), else the index's own, else ViT-B-32 / openai. The
+    index's weights are the default only for the index's own model."""
+    model = settings.model or (manifest.model if manifest else DEFAULT_MODEL)
+    own_model = manifest is not None and model == manifest.model
+    return model, settings.pretrained or (manifest.pretrained if own_model else DEFAULT_PRETRAINED)
 
 
 def _cores() -> int:

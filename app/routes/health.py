@@ -11,6 +11,7 @@ router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz", response_model=Health)
+@router.head("/healthz", include_in_schema=False)  # probes that send HEAD; the OpenAPI document lists the GET
 def healthz(service: ServiceDep) -> Health:
     reader = service.reader
     return Health(

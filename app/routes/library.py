@@ -6,12 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.deps import ServiceDep
-from app.routes.rendering import render
+from app.routes.rendering import PAGE_METHODS, render
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/library", response_class=HTMLResponse)
+@router.api_route("/library", methods=PAGE_METHODS, response_class=HTMLResponse)
 def library_page(request: Request, service: ServiceDep):
     library = service.library() if service.reader is not None else None
     return render(request, "library.html", service, {"page": "library", "library": library})

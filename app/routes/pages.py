@@ -8,8 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.deps import ServiceDep
-from app.routes.rendering import render
-from app.schemas import DEFAULT_TEMPLATE
+from app.routes.rendering import PAGE_METHODS, render
 
 router = APIRouter(include_in_schema=False)
 MAX_DISPLAY_CHOICES = [4, 8, 16, 32]
@@ -21,7 +20,7 @@ def _segment_id(raw: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.api_route("/", methods=PAGE_METHODS, response_class=HTMLResponse)
 def search_page(request: Request, service: ServiceDep, q: str = "", k: str = "", min_score: str = "", like: str = ""):
     # The page never fails on odd query-string values: it falls back to defaults and lets /search judge.
     max_display = int(k) if k.isdigit() and int(k) in MAX_DISPLAY_CHOICES else DEFAULT_MAX_DISPLAY
@@ -37,12 +36,12 @@ def search_page(request: Request, service: ServiceDep, q: str = "", k: str = "",
         "k": max_display,
         "ks": MAX_DISPLAY_CHOICES,
         "min_score": score,
-        "examples": getattr(request.app.state, "examples", []),
+        "examples": request.app.state.examples,
     }
     return render(request, "index.html", service, context)
 
 
-@router.get("/classify", response_class=HTMLResponse)
+@router.api_route("/classify", methods=PAGE_METHODS, response_class=HTMLResponse)
 def classify_page(request: Request, service: ServiceDep, segment: str = "", video: str = "", labels: str = ""):
     """Pick an indexed video (or the segment linked from a player) or upload one, enter labels, see the ranking."""
     videos, chosen_segment = [], None
@@ -57,6 +56,6 @@ def classify_page(request: Request, service: ServiceDep, segment: str = "", vide
         "segment": chosen_segment,
         "video_id": _segment_id(video),
         "labels": labels[:2000],
-        "template": DEFAULT_TEMPLATE,
+        "template": request.app.state.classify_template,
     }
     return render(request, "classify.html", service, context)

@@ -11,6 +11,9 @@ from starlette.responses import Response
 
 from app.services import VidseekService
 
+# Pages answer HEAD like GET, without the body (a FastAPI route refuses HEAD with 405 unless it says so).
+PAGE_METHODS = ["GET", "HEAD"]
+
 
 def clock(seconds: float | None) -> str:
     """75 -> "01:15", 3725 -> "1:02:05" (the same format as the page's script)."""
@@ -52,5 +55,10 @@ def index_info(service: VidseekService) -> dict | None:
 
 
 def render(request: Request, name: str, service: VidseekService, context: dict, status_code: int = 200) -> Response:
-    base = {"static_url": "/static", "index_info": index_info(service), "index_dir": str(service.index_dir)}
+    base = {
+        "static_url": "/static",
+        "index_info": index_info(service),
+        "index_dir": str(service.index_dir),
+        "random_weights": service.encoder.spec.pretrained == "none",  # --pretrained none (models.factory.NO_WEIGHTS)
+    }
     return _templates(request).TemplateResponse(request, name, base | context, status_code=status_code)

@@ -10,13 +10,13 @@ from fastapi.responses import HTMLResponse
 
 from app.deps import ServiceDep
 from app.routes.media import MAX_ID
-from app.routes.rendering import render
+from app.routes.rendering import PAGE_METHODS, render
 from app.services import NotFoundError
 
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/watch/{video_id}", response_class=HTMLResponse)
+@router.api_route("/watch/{video_id}", methods=PAGE_METHODS, response_class=HTMLResponse)
 def watch_page(request: Request, video_id: int, service: ServiceDep, t: str = "", segment: str = ""):
     if service.reader is None:
         return render(request, "watch.html", service, {"page": "watch", "video": None, "problem": None}, status_code=503)

@@ -11,6 +11,8 @@
   "use strict";
 
   const DEBOUNCE_MS = 300;
+  const NOTHING_TYPED = "Type something to search for, or pick a picture.";
+  const ONLY_SPACES = "Spaces alone are not a search: type some words, or pick a picture.";
   const LOOP_EPSILON = 0.05; // seconds before `end` at which a clip loops back
 
   // ---------------------------------------------------------------- elements
@@ -155,9 +157,18 @@
   // ------------------------------------------------------------ status line
   function setStatus(text, kind = "") {
     statusEl.textContent = text;
-    statusEl.dataset.state = kind; // "", "loading", "ok", "empty", "error"
+    statusEl.dataset.state = kind; // "", "loading", "ok", "empty", "error", "hint"
     statusEl.classList.toggle("is-error", kind === "error");
-    statusEl.classList.toggle("is-empty", kind === "empty");
+    statusEl.classList.toggle("is-empty", kind === "empty" || kind === "hint");
+  }
+
+  /** Words that are only spaces are no query: say so instead of searching (true when they are). A hint left
+   * from before goes once the box is emptied. */
+  function hintIfOnlySpaces() {
+    const onlySpaces = qInput.value !== "" && qInput.value.trim() === "";
+    if (onlySpaces) setStatus(ONLY_SPACES, "hint");
+    else if (statusEl.dataset.state === "hint") setStatus("", "");
+    return onlySpaces;
   }
 
   function setBusy(busy) {
@@ -661,7 +672,7 @@
     }
     if (isEmpty(p.query)) {
       abortInFlight();
-      setStatus("Type something to search for, or pick a picture.", "");
+      if (!hintIfOnlySpaces()) setStatus(NOTHING_TYPED, "hint");
       qInput.focus();
       return;
     }
@@ -727,6 +738,7 @@
   qInput.addEventListener("input", () => {
     if (qInput.value.trim() === "") {
       cancelPending();
+      hintIfOnlySpaces();
       return;
     }
     if (pinned) setPinned(null);
@@ -889,6 +901,10 @@
         : null,
   };
   applyParamsToControls(start);
+  if (initialLike === null && typeof initial.query === "string" && initial.query && !initial.query.trim()) {
+    qInput.value = initial.query; // a link or the no-script form sent only spaces: show them, and say why nothing runs
+    hintIfOnlySpaces();
+  }
   // Give the landing entry a state object so "back" to it restores correctly.
   window.history.replaceState(historyState(start), "", window.location.pathname + window.location.search + window.location.hash);
   if (!isEmpty(start.query)) runSearch(start, { history: "none" });

@@ -324,3 +324,39 @@ def test_error_states(page, base_url, empty_base_url):
     screenshot(page, "no-index")
     page.goto(empty_base_url + "/library")
     assert page.locator("#no-index").is_visible()
+
+
+def test_a_query_of_spaces_is_never_sent_and_the_page_says_why(page, base_url):
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if "/search" in request.url else None)
+    hint = "Spaces alone are not a search: type some words, or pick a picture."
+    open_page(page, base_url + "/?q=%20%20%20")  # a shared link, or the no-script form
+    assert page.locator("#status").inner_text() == hint and page.input_value("#q") == "   "
+    page.fill("#q", "")
+    assert page.locator("#status").inner_text() == ""  # the hint goes with the spaces
+    page.keyboard.type("  ", delay=20)
+    page.wait_for_timeout(600)  # past the typing debounce: still nothing sent
+    assert page.locator("#status").inner_text() == hint
+    page.keyboard.press("Enter")
+    assert page.locator("#status").inner_text() == hint and sent == [] and cards(page).count() == 0
+    page.keyboard.type("red")
+    wait_for_cards(page, SEGMENTS)
+    assert len(sent) == 1 and "q=red" in sent[0]
+
+
+def test_the_api_docs_render_with_no_way_out_of_the_server(page, base_url):
+    outside = []
+
+    def refuse(route):
+        outside.append((route.request.resource_type, route.request.url))
+        route.abort()
+
+    page.route(lambda url: not url.startswith(base_url), refuse)
+    page.goto(base_url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title:has-text('vidseek')")
+    page.wait_for_selector(".swagger-ui .opblock-summary-path:has-text('/search')")
+    screenshot(page, "api-docs")
+    page.goto(base_url + "/redoc")
+    page.wait_for_selector("redoc h1:has-text('vidseek')")
+    # Only ReDoc's "API docs by Redocly" badge is an image from its CDN: offline, it is just not drawn.
+    assert [url for kind, url in outside if kind != "image"] == []
