@@ -239,7 +239,9 @@ def _add_model_commands(commands) -> None:
         "reported and skipped.",
     )
     finetune.add_argument("train", type=Path, help="training set (.csv or .jsonl)")
-    finetune.add_argument("--out", type=Path, required=True, help="checkpoint to write (e.g. finetuned.pt)")
+    finetune.add_argument(
+        "--out", type=Path, required=True, help="checkpoint to write (safetensors, whatever the name: e.g. finetuned.safetensors)"
+    )
     _add_model(finetune, f"default: {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
     _add_clip_data(finetune)
     finetune.add_argument(
@@ -507,7 +509,9 @@ def _cache_dir(args: argparse.Namespace) -> Path:
 
 
 def _progress_on(args: argparse.Namespace) -> bool:
-    return not args.no_progress and (sys.stderr.isatty() or os.environ.get("VIDSEEK_PROGRESS") == "1")
+    # Off a terminal the progress helper prints a line every 30 s instead of a bar: long runs with stderr in a
+    # log file still say how far they are.
+    return not args.no_progress
 
 
 def _load_clip_set(path: Path, encoder, args: argparse.Namespace):
@@ -585,6 +589,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
+    from indexer.progress import progress_bar
     from models.finetune import FinetuneOptions, finetune
 
     encoder = _encoder_for(args)
@@ -626,7 +631,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         args.out,
         resume=args.resume,
         on_epoch=on_epoch,
-        progress=_progress_on(args),
+        progress=progress_bar if _progress_on(args) else False,
         extra={
             "train": str(args.train),
             "target": target,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.settings import Settings, cache_root
+from indexer.progress import progress_bar
 from indexer.synth import SynthClip, SynthOptions, generate, plan_split
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ def _finetune(train_csv: Path, checkpoint: Path, done: Path, options: DemoOption
         train,
         checkpoint,
         resume=True,
-        progress=options.progress,
+        progress=progress_bar if options.progress else False,
         extra={"train": str(train_csv), "target": "caption", "frames": options.frames, "demo": DEMO_VERSION},
         log_path=checkpoint.with_suffix(".log.json"),
     )
@@ -243,6 +244,4 @@ def suggest(answered: list[SynthClip], n: int) -> list[str]:
 def _progress_bar(total: int, unit: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit=unit, dynamic_ncols=True, mininterval=0.5, leave=False)
+    return progress_bar(total, unit, "writing clips")

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.batching import QueryEncoder
-from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
+from app.settings import Settings, model_to_load
 from indexer.build import POSTER_SHORT_SIDE
 from indexer.catalog import VIDEO_INDEXED, Video
 from indexer.decode import MAX_ASPECT_RATIO, FrameSizeError, scaled_size
@@ -169,10 +169,8 @@ class VidseekService:
         self._refresh(force=True)
 
     def _load_encoder(self, manifest: Manifest | None) -> VideoEncoder:
-        s = self.settings
-        name = s.model or (manifest.model if manifest else DEFAULT_MODEL)
-        pretrained = s.pretrained or (manifest.pretrained if manifest else DEFAULT_PRETRAINED)
-        return load_encoder(name, pretrained, s.device)
+        name, pretrained = model_to_load(self.settings, manifest)
+        return load_encoder(name, pretrained, self.settings.device)
 
     # -- the current index
     def _refresh(self, force: bool = False) -> None:

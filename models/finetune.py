@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -133,7 +134,7 @@ def finetune(
     *,
     resume: bool = False,
     on_epoch: Callable[[int], dict] | None = None,
-    progress: bool = False,
+    progress: bool | Callable[..., Any] = False,
     extra: dict | None = None,
     log_path: Path | str | None = None,
 ) -> list[dict]:
@@ -141,7 +142,9 @@ def finetune(
 
     ``clips`` are uint8 [T, H, W, 3] arrays with short side ``encoder.preprocess.resize``. After every
     epoch ``checkpoint`` holds the model and the state to resume; ``on_epoch(epoch)`` may add metrics
-    (a validation score) to that epoch's log entry. ``extra`` is stored in the checkpoint as is.
+    (a validation score) to that epoch's log entry. ``extra`` is stored in the checkpoint as is. ``progress``:
+    True for a tqdm bar per epoch, or a factory ``progress(total=, unit=, desc=)`` of a tqdm-like reporter (the
+    caller's, e.g. one that prints lines when stderr is not a terminal).
     """
     options.check()
     if len(clips) != len(texts) or len(clips) < 2:
@@ -182,7 +185,7 @@ def finetune(
         started = time.perf_counter()
         batches = _batches(len(clips), options.batch_size, options.seed, epoch)
         losses = []
-        bar = _progress_bar(len(batches), f"epoch {epoch + 1}/{options.epochs}") if progress else None
+        bar = _progress_bar(progress, len(batches), f"epoch {epoch + 1}/{options.epochs}") if progress else None
         optimizer.zero_grad(set_to_none=True)
         for number, batch in enumerate(batches):
             pixels = torch.stack([preprocess(clips[i]) for i in batch]).to(device, non_blocking=True)
@@ -245,7 +248,9 @@ def finetune(
     return history
 
 
-def _progress_bar(total: int, desc: str):
+def _progress_bar(progress: bool | Callable[..., Any], total: int, desc: str):
+    if callable(progress):
+        return progress(total=total, unit="batch", desc=desc)
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="batch", desc=desc, dynamic_ncols=True, mininterval=0.5, leave=False)
