@@ -60,6 +60,22 @@ def test_a_rebuild_without_model_options_uses_the_index_s_own_model(tmp_path):
     assert "with vidseek-tiny/none" in again.stderr and "indexed 1 file(s)" in again.stdout
 
 
+def test_a_build_with_stderr_in_a_file_reports_its_progress_in_lines(tmp_path):
+    """Not on a terminal (here a pipe), the build still says how far it is: a line counting segments, no bar."""
+    library, index_dir = tmp_path / "videos", tmp_path / "index"
+    make_video(library / "red.mp4", 2, color=(220, 30, 30))
+    built = vidseek(
+        "index", "build", library, "--index-dir", index_dir, "--model", "vidseek-tiny", "--pretrained", "none", "--frames", "2"
+    )
+    assert built.returncode == 0, built.stderr
+    lines = [line for line in built.stderr.splitlines() if line.startswith("indexing: ")]
+    assert lines and "segments" in lines[-1] and "1/1 files" in lines[-1], built.stderr
+    assert "\r" not in built.stderr  # a tqdm bar redraws with carriage returns
+
+    quiet = vidseek("index", "build", library, "--index-dir", index_dir, "--rebuild", "--frames", "2", "--no-progress")
+    assert quiet.returncode == 0 and "indexing: " not in quiet.stderr, quiet.stderr
+
+
 def test_the_index_s_weights_are_the_default_only_for_the_index_s_own_model():
     from app.settings import model_to_load  # here: the old code has none
 
