@@ -136,12 +136,8 @@ def run_demo(options: DemoOptions, say: Callable[[str], None] = print) -> DemoRe
 def _synthesise(data: Path, options: DemoOptions) -> None:
     if data.exists():
         shutil.rmtree(data)  # a run stopped half-way: its CSVs were never written
-    bar = _progress_bar(options.clips, "clips", options.progress)
-    try:
+    with progress_bar(options.clips, "clip", "writing clips", enabled=options.progress) as bar:
         generate(data, options.synth, progress=bar)
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def _finetune(train_csv: Path, checkpoint: Path, done: Path, options: DemoOptions) -> None:
@@ -239,9 +235,3 @@ def suggest(answered: list[SynthClip], n: int) -> list[str]:
             if len(chosen) < n and clip not in chosen and fresh(clip):
                 chosen.append(clip)
     return [c.caption for c in chosen]
-
-
-def _progress_bar(total: int, unit: str, enabled: bool):
-    if not enabled:
-        return None
-    return progress_bar(total, unit, "writing clips")
