@@ -453,9 +453,10 @@ def _open_service(args: argparse.Namespace):
 def cmd_search(args: argparse.Namespace) -> int:
     import time
 
-    from app.routes.search import result_of
+    from app.errors import NoIndexError
+    from app.present import clock, result_of
     from app.schemas import SearchResponse
-    from app.services import NoIndexError, VidseekService
+    from app.services import VidseekService
     from indexer.store import read_manifest
 
     if not args.query.strip():
@@ -479,7 +480,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"{len(hits)} of {total} segments in {took_ms:.0f} ms")
     for rank, hit in enumerate(hits, 1):
         s = hit.segment
-        print(f"{rank:>3}  {hit.score:6.3f}  {_clock(s.start)}-{_clock(s.end)}  {s.path}")
+        print(f"{rank:>3}  {hit.score:6.3f}  {clock(s.start)}-{clock(s.end)}  {s.path}")
     return 0
 
 
@@ -715,12 +716,6 @@ def cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60:02d}:{rest % 60:02d}"
-
-
 COMMANDS = {
     "serve": cmd_serve,
     "search": cmd_search,
@@ -746,27 +741,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the edge: every known failure becomes one clear line
         if args.verbose:
             raise
-        print(f"vidseek: error: {_message(exc)}", file=sys.stderr)
-        return 2
+        from app.errors import EXIT_ERROR, cli_message  # here: importing the models' errors loads torch
 
-
-def _message(exc: Exception) -> str:
-    from app.services import NoIndexError
-    from indexer.catalog import CatalogError
-    from indexer.decode import DecodeError
-    from indexer.ray_build import RayBuildError
-    from indexer.store import IndexError_
-    from models import ModelError, WeightsUnavailableError
-
-    known = (
-        ModelError, IndexError_, CatalogError, DecodeError, RayBuildError, NoIndexError,
-        ValueError, FileNotFoundError, NotADirectoryError,
-    )  # fmt: skip
-    if isinstance(exc, WeightsUnavailableError):
-        return f"{exc} Or see the whole product work offline first: 'vidseek demo' (or 'make demo')."
-    if isinstance(exc, known):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc} (run with -v for the traceback)"
+        print(f"vidseek: error: {cli_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

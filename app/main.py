@@ -15,11 +15,11 @@ from fastapi.staticfiles import StaticFiles
 import templates as templates_package
 from app import __version__
 from app.deps import KeyForEverything
+from app.errors import ErrorRule, http_answered
 from app.routes import classify, health, library, media, pages, search, watch
 from app.schemas import DEFAULT_TEMPLATE
-from app.services import NoIndexError, NotFoundError, VidseekService
+from app.services import VidseekService
 from app.settings import Settings
-from indexer.decode import DecodeError
 
 TEMPLATES_DIR = Path(templates_package.__file__).resolve().parent
 # Swagger UI, ReDoc and a favicon as the fastapi-offline package ships them: the API docs need no CDN either
@@ -62,19 +62,16 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(KeyForEverything)  # VIDSEEK_PUBLIC_SEARCH=false: every path but /healthz needs the key
 
-    @app.exception_handler(NoIndexError)
-    async def _no_index(_: Request, exc: NoIndexError):
-        return JSONResponse({"detail": str(exc)}, status_code=503)
-
-    @app.exception_handler(NotFoundError)
-    async def _not_found(_: Request, exc: NotFoundError):
-        return JSONResponse({"detail": str(exc)}, status_code=404)
-
-    @app.exception_handler(DecodeError)
-    async def _not_a_video(_: Request, exc: DecodeError):
-        return JSONResponse({"detail": f"could not decode the video: {exc}"}, status_code=422)
-
+    for rule in http_answered():
+        app.add_exception_handler(rule.exception, _answer_with(rule))
     return app
+
+
+def _answer_with(rule: ErrorRule):
+    async def answer(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"{rule.detail_prefix}{exc}"}, status_code=rule.http_status)
+
+    return answer
 
 
 def _add_api_docs(app: FastAPI) -> None:

@@ -6,9 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from models.prompts import DEFAULT_TEMPLATE  # noqa: F401 (re-exported)
+
 MAX_LABELS = 1000
 MAX_LABEL_CHARS = 300
-DEFAULT_TEMPLATE = "a photo of a {}."
 
 
 class SearchResult(BaseModel):

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.batching import QueryEncoder
+from app.errors import NoIndexError, NotAnImageError, NotFoundError  # noqa: F401 (re-exported)
 from app.settings import Settings, model_to_load
 from indexer.build import POSTER_SHORT_SIDE
 from indexer.catalog import VIDEO_INDEXED, Video
@@ -40,18 +41,6 @@ from models import VideoEncoder, load_encoder
 from models.quantize import text_encoder_at, text_precision
 
 log = logging.getLogger(__name__)
-
-
-class NoIndexError(Exception):
-    """The server has no index to search yet."""
-
-
-class NotFoundError(Exception):
-    """A segment or video id that the index does not hold."""
-
-
-class NotAnImageError(ValueError):
-    """Uploaded bytes that Pillow cannot read as a picture."""
 
 
 MAX_IMAGE_PIXELS = 64_000_000  # a decompression bomb is refused before it is decoded

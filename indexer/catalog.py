@@ -35,6 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from indexer.errors import CatalogError  # noqa: F401 (re-exported)
+
 VIDEO_INDEXED = "indexed"
 VIDEO_FAILED = "failed"
 
@@ -43,10 +45,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 INITIAL_REVISION = "0001"
 # Serialises migrations of one PostgreSQL database between concurrent builds (an arbitrary constant).
 _PG_MIGRATION_LOCK = 0x76696473656B
-
-
-class CatalogError(Exception):
-    """The catalog's schema is not one this vidseek can use as it is (behind, ahead, or not vidseek's)."""
 
 
 def utcnow() -> datetime:

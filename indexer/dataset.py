@@ -25,6 +25,7 @@ import numpy as np
 
 from indexer.progress import progress_bar
 from indexer.tasks import read_clip
+from models.prompts import DEFAULT_TEMPLATE
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class ClipSet:
     failed: list[tuple[str, str]] = field(default_factory=list)
     cached: int = 0
 
-    def texts(self, target: str, template: str = "a photo of a {}.") -> list[str]:
+    def texts(self, target: str, template: str = DEFAULT_TEMPLATE) -> list[str]:
         """The text each clip is trained against: its caption, or its label wrapped in ``template``."""
         if target == "caption":
             return [e.caption for e in self.examples]

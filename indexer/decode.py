@@ -25,28 +25,11 @@ from typing import Protocol
 import av
 import numpy as np
 
+from indexer.errors import MAX_ASPECT_RATIO, DecodeError, DecoderUnavailableError, FrameSizeError  # noqa: F401 (re-exported)
+
 SEEK_GAP_SECONDS = 3.0
 MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused, not decoded (memory bound per worker)
-MAX_ASPECT_RATIO = 10.0  # long side / short side: admits 32:9, 360-degree (2:1) and cube-strip (6:1) video, most panoramas
 MAX_CONSECUTIVE_PACKET_ERRORS = 50
-
-
-class DecodeError(Exception):
-    """A file could not be decoded (not a video, corrupt, unsupported codec...)."""
-
-
-class FrameSizeError(DecodeError):
-    """A frame too elongated to scale: its long side would grow without bound as its short side is scaled up."""
-
-    def __init__(self, width: int, height: int):
-        self.width, self.height = width, height
-        super().__init__(
-            f"frame size {width}x{height} is too elongated to scale: at most {MAX_ASPECT_RATIO:g}:1 "
-            "(long side to short side) is accepted"
-        )
-
-    def __reduce__(self):  # raised in decode worker processes: unpickled in the parent from its fields, not its message
-        return FrameSizeError, (self.width, self.height)
 
 
 @dataclass(frozen=True)
@@ -299,10 +282,6 @@ class DecordDecoder:
 
 
 FFMPEG_INSTALL = "FFmpeg's shared libraries, versions 4 to 9 (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
-
-
-class DecoderUnavailableError(DecodeError):
-    """An optional backend is not installed; the message says how to install it."""
 
 
 class TorchCodecDecoder:

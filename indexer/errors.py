@@ -1,32 +1,65 @@
-"""The index dir's exceptions: raised by the store with the facts as fields; ``app/`` turns them into HTTP statuses
-and CLI messages. (They are imported from :mod:`indexer.store` too.)"""
+"""Every exception the indexer raises, under one root (:class:`IndexerError`): decoding, the catalog, the index dir,
+the Ray runner. Each carries the facts as fields and a message, never CLI advice or an HTTP status; ``app/errors.py``
+turns them into both. (The modules that raise them re-export them too.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-
-class IndexError_(Exception):
-    """Base class for index-dir failures."""
+MAX_ASPECT_RATIO = 10.0  # long side / short side: admits 32:9, 360-degree (2:1) and cube-strip (6:1) video, most panoramas
 
 
-class IndexNotFoundError(IndexError_):
+class IndexerError(Exception):
+    """The root of the indexer's exceptions."""
+
+
+class DecodeError(IndexerError):
+    """A file could not be decoded (not a video, corrupt, unsupported codec...)."""
+
+
+class FrameSizeError(DecodeError):
+    """A frame too elongated to scale: its long side would grow without bound as its short side is scaled up."""
+
+    def __init__(self, width: int, height: int):
+        self.width, self.height = width, height
+        super().__init__(
+            f"frame size {width}x{height} is too elongated to scale: at most {MAX_ASPECT_RATIO:g}:1 "
+            "(long side to short side) is accepted"
+        )
+
+    def __reduce__(self):  # raised in decode worker processes: unpickled in the parent from its fields, not its message
+        return FrameSizeError, (self.width, self.height)
+
+
+class DecoderUnavailableError(DecodeError):
+    """An optional backend is not installed; the message says how to install it."""
+
+
+class CatalogError(IndexerError):
+    """The catalog's schema is not one this vidseek can use as it is (behind, ahead, or not vidseek's)."""
+
+
+class RayBuildError(IndexerError):
+    """Ray is not installed, the cluster cannot be reached, or the cluster cannot run the pipeline."""
+
+
+class IndexNotFoundError(IndexerError):
     """No published index in the folder."""
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(IndexerError):
     """The index was built with another model or other settings than asked for."""
 
 
-class IndexBusyError(IndexError_):
+class IndexBusyError(IndexerError):
     """Another build holds the index dir."""
 
 
-class IndexWriteError(IndexError_):
+class IndexWriteError(IndexerError):
     """The new index could not be written (disk full, no permission, catalog locked); the old one still serves."""
 
 
-class IndexCatalogError(IndexError_):
+class IndexCatalogError(IndexerError):
     """The index's catalog cannot be read: its schema revision is not this vidseek's, or the database fails."""
 
 
@@ -58,7 +91,7 @@ class ExternalCatalogError(IndexCatalogError):
         return words
 
 
-class VideoFileError(IndexError_):
+class VideoFileError(IndexerError):
     """An indexed video's file cannot be served: it is gone, leads out of the library, or is not the file that
     was indexed (replaced, changed since). ``reason`` says which, for the user."""
 

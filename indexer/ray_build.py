@@ -39,6 +39,7 @@ from indexer.build import (
     update_index,
 )
 from indexer.decode import DecodeError, VideoInfo
+from indexer.errors import RayBuildError
 from indexer.segment import Segment, plan_segments
 from indexer.tasks import DecodedSegments, chunk_indexes, decode_segments, probe_video
 from models.encoder import DEFAULT_BATCH_SIZE
@@ -47,10 +48,6 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'vidseek[ray]'"
 GPU_BLOCK = 128  # segments per block handed to a GPU actor (it embeds them in batches that fit its memory)
-
-
-class RayBuildError(Exception):
-    """Ray is not installed, the cluster cannot be reached, or the cluster cannot run the pipeline."""
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ from indexer.errors import (  # noqa: F401 - the index's exceptions, imported fr
     ExternalCatalogError,
     IndexBusyError,
     IndexCatalogError,
-    IndexError_,
+    IndexerError,
     IndexMismatchError,
     IndexNotFoundError,
     IndexWriteError,

@@ -5,10 +5,23 @@ pretrained tag or local file; the encoder embeds videos (frames -> image encoder
 texts into the same space.
 """
 
-from models.encoder import VideoEncoder, zero_shot_probabilities
-from models.errors import ModelError, PretrainedLoadError, UnknownModelError, UnsafeWeightsError, WeightsUnavailableError
-from models.factory import ModelSpec, load_encoder, resolve_device
-from models.preprocess import Preprocess
+from importlib import import_module
+
+# Where each public name lives. They load on first use, so importing a light module of the package
+# (models.errors, models.prompts) does not load torch and open_clip.
+_HOMES = {
+    "VideoEncoder": "models.encoder",
+    "zero_shot_probabilities": "models.encoder",
+    "ModelError": "models.errors",
+    "PretrainedLoadError": "models.errors",
+    "UnknownModelError": "models.errors",
+    "UnsafeWeightsError": "models.errors",
+    "WeightsUnavailableError": "models.errors",
+    "ModelSpec": "models.factory",
+    "load_encoder": "models.factory",
+    "resolve_device": "models.factory",
+    "Preprocess": "models.preprocess",
+}
 
 __all__ = [
     "ModelError",
@@ -23,3 +36,15 @@ __all__ = [
     "resolve_device",
     "zero_shot_probabilities",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'models' has no attribute {name!r}")
+    value = getattr(import_module(_HOMES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

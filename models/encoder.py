@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from models.fusion import video_features
 from models.preprocess import Preprocess
+from models.prompts import DEFAULT_TEMPLATE
 
 if TYPE_CHECKING:
     from models.factory import ModelSpec
@@ -139,13 +140,13 @@ class VideoEncoder:
         return x @ m.text_projection if m.text_projection is not None else x
 
     def classify(
-        self, frames: np.ndarray, labels: Sequence[str], template: str = "a photo of a {}."
+        self, frames: np.ndarray, labels: Sequence[str], template: str = DEFAULT_TEMPLATE
     ) -> list[tuple[str, float, float]]:
         """Zero-shot classification of one clip: (label, cosine, probability), most probable first."""
         return self.classify_vector(self.encode_video(frames), labels, template)
 
     def classify_vector(
-        self, video: np.ndarray, labels: Sequence[str], template: str = "a photo of a {}."
+        self, video: np.ndarray, labels: Sequence[str], template: str = DEFAULT_TEMPLATE
     ) -> list[tuple[str, float, float]]:
         """Zero-shot classification of an already-embedded clip (e.g. an indexed segment's vector)."""
         label_vectors = self.encode_text(labels, template)

@@ -11,6 +11,7 @@ import numpy as np
 
 from models.encoder import VideoEncoder
 from models.metrics import retrieval_metrics, top_k_accuracy
+from models.prompts import DEFAULT_TEMPLATE
 
 
 def embed_clips(
@@ -33,7 +34,7 @@ def evaluate(
     video_keys: Sequence,
     captions: Sequence[str | None],
     labels: Sequence[str | None] = (),
-    template: str = "a photo of a {}.",
+    template: str = DEFAULT_TEMPLATE,
     fusion: str = "embedding",
     batch_size: int = 32,
 ) -> dict:

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
-
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from app.present import built_at, clock
 from app.services import VidseekService
 
 # Pages answer HEAD like GET, without the body (a FastAPI route refuses HEAD with 405 unless it says so).
 PAGE_METHODS = ["GET", "HEAD"]
-
-
-def clock(seconds: float | None) -> str:
-    """75 -> "01:15", 3725 -> "1:02:05" (the same format as the page's script)."""
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    t = max(0, math.floor(seconds))
-    h, m, s = t // 3600, t % 3600 // 60, t % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def built_at(iso: str | None) -> str:
-    """A manifest's ISO timestamp as "2026-11-23 11:08 UTC" (the raw value stays in the <time> element)."""
-    try:
-        when = datetime.fromisoformat(iso or "")
-    except ValueError:
-        return iso or "–"
-    if when.tzinfo is not None:
-        when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%d %H:%M") + (" UTC" if when.tzinfo is not None else "")
 
 
 def _templates(request: Request) -> Jinja2Templates:

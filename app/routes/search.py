@@ -10,11 +10,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import ApiKey, ServiceDep, SettingsDep
+from app.present import result_of, segment_result
 from app.routes.media import MAX_ID
 from app.routes.uploads import form_file, too_large, upload_request
 from app.schemas import SearchResponse, SearchResult
 from app.services import Hit, NotAnImageError
-from indexer.store import SegmentRecord
 
 router = APIRouter(tags=["search"])
 MAX_QUERY_CHARS = 1000
@@ -26,24 +26,6 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="results to skip 
 MinScore = Annotated[
     float | None, Query(ge=-1.0, le=1.0, allow_inf_nan=False, description="hide results scoring below this cosine")
 ]
-
-
-def result_of(hit: Hit) -> SearchResult:
-    """One hit as the API returns it (the CLI's --json uses this too)."""
-    return segment_result(hit.segment, hit.score)
-
-
-def segment_result(segment: SegmentRecord, score: float) -> SearchResult:
-    return SearchResult(
-        segment_id=segment.segment_id,
-        video_id=segment.video_id,
-        title=segment.title,
-        start=segment.start,
-        end=segment.end,
-        score=score,
-        video_url=f"/videos/{segment.video_id}",
-        thumbnail_url=f"/thumbnails/{segment.segment_id}.jpg",
-    )
 
 
 def _results(hits: list[Hit]) -> list[SearchResult]:
