@@ -409,11 +409,10 @@ class _Pipeline:
             except BrokenProcessPool:
                 self._restart_pool(crashed=[(kind, job, *rest)])
                 continue
-            except DecodeError as exc:
-                self._fail(job, str(exc))
-                continue
             except Exception as exc:  # noqa: BLE001 - a bad file never stops the run
-                self._fail(job, f"{type(exc).__name__}: {exc}")
+                if kind == "chunk" and rest[0] != job.epoch:
+                    continue  # a chunk of an older plan (past the stream's real end, say): says nothing of this one
+                self._fail(job, str(exc) if isinstance(exc, DecodeError) else f"{type(exc).__name__}: {exc}")
                 continue
             if kind == "open":
                 self._open(job, result)

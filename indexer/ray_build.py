@@ -251,8 +251,10 @@ class _RayRun:
                 log.warning("%s: %s", job.file.path, note)
 
     def _fail(self, job: VideoJob, reason: str) -> None:
-        job.error = reason
-        log.warning("skipping %s: %s", job.file.path, reason)
+        if job.error is None:  # as the local pipeline: the first reason stays, and the job's rows in flight are stale
+            job.error = reason
+            job.epoch += 1
+            log.warning("skipping %s: %s", job.file.path, reason)
 
 
 def decode_videos(

@@ -5,6 +5,7 @@ import os
 import pickle
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,11 @@ import pytest
 import torch
 
 from app import cli
-from indexer.build import CRASHED, BuildOptions
+from indexer.build import CRASHED, BuildOptions, build_index
 from indexer.decode import PyAVDecoder
 from indexer.ray_build import EmbedSegments, EncoderRecipe, RayBuildError, build_index_on_ray
 from indexer.store import IndexReader, read_manifest
-from tests.videos import make_video
+from tests.videos import make_corrupt, make_video
 
 CRASHING_DECODER = f"{__name__}:CrashingDecoder"
 
@@ -162,3 +163,57 @@ def test_cli_index_build_with_ray_writes_the_same_index(local_ray, library, buil
     assert videos == expected_videos and posters == expected_posters and count == 6
     for segment_id, vector in expected_vectors.items():
         np.testing.assert_allclose(vectors[segment_id], vector, atol=1e-5)
+
+
+class FailsPastTheEnd(PyAVDecoder):
+    """PyAV, except that asking a file named tail_error* only for instants past its stream's real end raises, as some
+    demuxers do after a seek past the data (after a pause, so that the chunk which finds the real end comes back first)."""
+
+    name = "fails-past-the-end"
+
+    def read(self, path, times, short_side):
+        frames = super().read(path, times, short_side)
+        if Path(path).name.startswith("tail_error") and frames.end_time is not None and min(times) >= frames.end_time:
+            time.sleep(1.0)
+            raise RuntimeError("seek past the end of the data")
+        return frames
+
+
+def truncated(path, seconds, keep):
+    """A Matroska file cut to ``keep`` of its bytes: its header still says ``seconds``, its stream ends earlier."""
+    full = make_video(path.with_suffix(".full.mkv"), seconds, color=(60, 160, 60), gop=20)
+    path.write_bytes(full.read_bytes()[: int(len(full.read_bytes()) * keep)])
+    full.unlink()
+    return path
+
+
+def catalog_of(index_dir, library):
+    """Each video's status, error and segment spans (ids aside), by name."""
+    reader = IndexReader(index_dir)
+    videos = {}
+    for video in reader.videos():
+        spans = [(s.start, s.end) for s in reader.video(video.id).segments] if video.status == "indexed" else []
+        error = video.error and video.error.replace(str(Path(library).resolve()), "LIBRARY")
+        videos[Path(video.path).name] = (video.status, error, spans)
+    reader.close()
+    return videos
+
+
+def test_local_and_ray_builds_record_failing_files_alike(local_ray, _tiny_encoder, tmp_path):
+    """The same failing files give the same catalog on both runners: a corrupt file, and a truncated file (its header
+    says 40 s, its stream ends at 14.5 s) whose reads past the end raise. Only chunks of its first plan, too long,
+    ask there: once a chunk found the real end, the video is re-planned and indexed over its real length. The Ray
+    runner stops decoding a plan at that chunk; the local one has later chunks in flight, whose error must not fail
+    the new plan."""
+    lib = tmp_path / "lib"
+    make_video(lib / "fine.mp4", 3)
+    make_corrupt(lib / "corrupt.mp4")
+    truncated(lib / "tail_error.mkv", 40, 0.4)
+    kw = dict(decoder=f"{__name__}:FailsPastTheEnd", chunk_segments=1, workers=1)
+    build_index(_tiny_encoder, options(lib, tmp_path / "local", **kw))
+    build_index_on_ray(_tiny_encoder, options(lib, tmp_path / "ray", **kw))
+    local, ray = catalog_of(tmp_path / "local", lib), catalog_of(tmp_path / "ray", lib)
+    assert local == ray
+    assert local["corrupt.mp4"][0] == "failed"
+    status, _, spans = local["tail_error.mkv"]
+    assert status == "indexed" and spans[0] == (0, 10) and 14 < spans[-1][1] < 15, local["tail_error.mkv"]
