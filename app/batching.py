@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from indexer.ann import set_search_threads
-from indexer.store import IndexReader
+from indexer import IndexReader
+from indexer.index_dir.ann import set_search_threads
 from models import VideoEncoder
 from models.encoder import set_intra_op_threads
 

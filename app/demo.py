@@ -1,7 +1,7 @@
 """The offline demo: the whole product on any machine, with no download.
 
 Synthetic captioned clips (``indexer/synth``) -> the tiny model fine-tuned on their training split
-(``models/finetune``) -> an index of the held-out test split (``indexer/build``) -> the search page, with
+(``models/finetune``) -> an index of the held-out test split (``indexer/pipeline``) -> the search page, with
 held-out captions shown as example queries. Every step keeps its output under one folder per settings
 (``~/.cache/vidseek/demo/<settings>/``) and is skipped when that output is already there, so the second
 run starts serving in seconds; delete the folder to remove everything the demo wrote.
@@ -174,7 +174,8 @@ def _finetune(train_csv: Path, checkpoint: Path, done: Path, options: DemoOption
 
 
 def _index(library: Path, index_dir: Path, checkpoint: Path, options: DemoOptions, rebuild: bool) -> None:
-    from indexer.build import BuildOptions, build_index
+    from indexer.pipeline.local import build_index
+    from indexer.pipeline.options import BuildOptions
     from models import load_encoder
 
     encoder = load_encoder(options.model, str(checkpoint), options.device)
@@ -186,7 +187,7 @@ def _index(library: Path, index_dir: Path, checkpoint: Path, options: DemoOption
 
 def _measure(result: DemoResult, data: Path, options: DemoOptions) -> None:
     """R@1 of every held-out caption through the published index; the suggestions are picked from its answers."""
-    from indexer.store import IndexReader
+    from indexer import IndexReader
     from models import load_encoder
 
     clips = plan_split(options.synth)[1]

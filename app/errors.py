@@ -5,20 +5,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from indexer.errors import DecodeError, IndexerError
+from indexer.errors import DecodeError, IndexerError, NotAnImageError  # NotAnImageError: also importable from here
+from indexer.index_dir.manifest import no_index
 from models.errors import ModelError, WeightsUnavailableError
 
 
 class NoIndexError(Exception):
     """The server has no index to search yet."""
 
+    @classmethod
+    def in_dir(cls, index_dir) -> "NoIndexError":
+        """The one "no index" message: where, and the command that builds one there."""
+        return cls(str(no_index(index_dir)))
+
 
 class NotFoundError(Exception):
     """A segment or video id that the index does not hold."""
-
-
-class NotAnImageError(ValueError):
-    """Uploaded bytes that Pillow cannot read as a picture."""
 
 
 EXIT_ERROR = 2  # what the CLI exits with for a known error (argparse's own status for a usage error)
@@ -39,6 +41,7 @@ class ErrorRule:
 RULES: tuple[ErrorRule, ...] = (
     ErrorRule(NoIndexError, 503),
     ErrorRule(NotFoundError, 404),
+    ErrorRule(NotAnImageError, 422),  # a picture to search by that cannot be one (before IndexerError, its base)
     ErrorRule(DecodeError, 422, "could not decode the video: "),
     ErrorRule(ModelError),
     ErrorRule(IndexerError),

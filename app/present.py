@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from app.schemas import SearchResult
-from indexer.store import SegmentRecord
+from indexer import SegmentRecord
 
 if TYPE_CHECKING:
     from app.services import Hit

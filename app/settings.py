@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from indexer.store import Manifest
+from indexer.cores import usable_cores
+from models.registry import DEFAULT_MODEL, DEFAULT_PRETRAINED  # noqa: F401 (re-exported: the CLI's defaults)
 
-DEFAULT_MODEL = "ViT-B-32"
-DEFAULT_PRETRAINED = "openai"
+if TYPE_CHECKING:
+    from indexer import Manifest
+
 TextPrecision = Literal["auto", "float32", "bfloat16", "int8"]  # models.quantize.TEXT_PRECISIONS
 
 
@@ -52,12 +53,12 @@ class Settings(BaseSettings):
     def query_threads_or_default(self) -> int:
         # Leave a core to the event loop and the request threads: threads that wait for each other at
         # every barrier on oversubscribed cores made batches 2-15x slower on 2 cores (bench_query.py).
-        return self.query_threads or max(1, _cores() - 1)
+        return self.query_threads or max(1, usable_cores() - 1)
 
     @property
     def scan_threads_or_default(self) -> int:
         # An exact scan waits on memory, not on the other threads: every core (1.15x the q/s on 2 cores).
-        return self.query_threads or _cores()
+        return self.query_threads or usable_cores()
 
 
 def model_to_load(settings: Settings, manifest: Manifest | None) -> tuple[str, str]:
@@ -67,10 +68,6 @@ def model_to_load(settings: Settings, manifest: Manifest | None) -> tuple[str, s
     model = settings.model or (manifest.model if manifest else DEFAULT_MODEL)
     own_model = manifest is not None and model == manifest.model
     return model, settings.pretrained or (manifest.pretrained if own_model else DEFAULT_PRETRAINED)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cache_root() -> Path:

@@ -5,7 +5,7 @@
 Data and model are the offline demo's (``app/demo.py``): synthetic captioned clips and vidseek-tiny fine-tuned on
 their training split, made or reused under the demo's cache (``~/.cache/vidseek/demo/<settings>/``), so a run
 after ``make demo`` starts at once; a first run pays for the demo's preparation (minutes). The held-out clips
-(2 s at 10 fps) are indexed through ``indexer.build.build_index`` with the exact decoder (``pyav``) and with
+(2 s at 10 fps) are indexed through ``indexer.pipeline.local.build_index`` with the exact decoder (``pyav``) and with
 ``--fast-seek`` (``pyav-keyframes``: the nearest keyframe for each sampled instant), and every held-out caption
 is searched in each index: text->video R@1, R@5, median rank (ties counted against the query, as ``vidseek
 eval`` does), the captions whose first answer changed, and motion top-1 (each clip's caption against the same
@@ -34,13 +34,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
-from app.demo import DemoOptions, default_cache_dir, run_demo  # noqa: E402
-from indexer.build import POSTER_SHORT_SIDE, BuildOptions, build_index  # noqa: E402
-from indexer.decode import get_decoder  # noqa: E402
+from app.demo import DemoOptions, DemoResult, default_cache_dir, run_demo  # noqa: E402
+from indexer.clips import decode_short_side
+from indexer.decoders.base import get_decoder  # noqa: E402
+from indexer.index_dir.reader import IndexReader  # noqa: E402
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from indexer.segment import plan_segments, sample_frame_times  # noqa: E402
-from indexer.store import IndexReader  # noqa: E402
 from indexer.synth import MOTIONS, SynthClip, generate, plan_split  # noqa: E402
-from models import load_encoder  # noqa: E402
+from models import VideoEncoder, load_encoder  # noqa: E402
 from models.metrics import ranks, recall_summary, top_k_accuracy  # noqa: E402
 
 DECODERS = ("pyav", "pyav-keyframes")  # exact frames; --fast-seek
@@ -126,7 +128,11 @@ def gop_label(gop: int | None, fps: int) -> str:
     return "default" if gop is None else f"{gop} ({gop / fps:g} s)"
 
 
-def main() -> int:
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache-dir", type=Path, help="the demo's cache (default: ~/.cache/vidseek/demo)")
     parser.add_argument("--clips", type=int, default=DEMO.clips, help=f"demo clips in all, 10%% held out (default: {DEMO.clips})")
@@ -139,13 +145,27 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5, help="decode-only passes per decoder (best kept)")
     parser.add_argument("--build-repeats", type=int, default=2, help="builds per decoder and GOP (best kept)")
     parser.add_argument("--work-dir", type=Path, help="where the re-encoded clips and indexes go (default: a temp dir)")
-    args = parser.parse_args()
-    gops = [None if g == "default" else int(g) for g in args.gops.split(",") if g]
-    started = time.perf_counter()
+    return parser.parse_args()
 
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
 
+@dataclasses.dataclass
+class Bench:
+    """What every measurement shares: the options, the demo (data and model), its held-out clips, the encoder."""
+
+    args: argparse.Namespace
+    options: DemoOptions
+    demo: DemoResult
+    clips: list[SynthClip]
+    encoder: VideoEncoder
+    short_side: int
+
+    @property
+    def synth(self):
+        return self.options.synth
+
+
+def prepare(args: argparse.Namespace) -> Bench:
+    """The offline demo's data and fine-tuned model (made or reused under its cache) and the held-out clips."""
     options = DemoOptions(
         cache_dir=args.cache_dir or default_cache_dir(),
         clips=args.clips,
@@ -157,61 +177,71 @@ def main() -> int:
     )
     demo = run_demo(options, say)
     say(f"demo: {demo.folder} (reused: {', '.join(demo.reused) or 'nothing'}; R@1 of its own index {demo.r1:.3f})")
-    synth = options.synth
-    clips = plan_split(synth)[1]
+    clips = plan_split(options.synth)[1]
     encoder = load_encoder(options.model, str(demo.checkpoint), options.device)
-    short_side = max(encoder.preprocess.resize, POSTER_SHORT_SIDE)
+    return Bench(args, options, demo, clips, encoder, decode_short_side(encoder.preprocess.resize))
 
+
+def held_out_files(bench: Bench, gop: int | None, work: Path) -> tuple[Path, list[Path]]:
+    """The library of held-out clips written with a keyframe every ``gop`` frames (None: the demo's own), and its files."""
+    if gop is None:
+        library = bench.demo.folder / "data" / "videos" / "test"  # the demo's own held-out clips
+    else:
+        say(f"writing the {len(bench.clips)} held-out clips again with a keyframe every {gop} frames")
+        generate(work / f"gop{gop}", dataclasses.replace(bench.synth, gop=gop), splits=("test",))
+        library = work / f"gop{gop}" / "videos" / "test"
+    files = sorted(library.glob("*.mp4"))  # NNNNN-<slug>.mp4, in plan order
+    if len(files) != len(bench.clips) or not all(f.stem.endswith(c.slug) for f, c in zip(files, bench.clips)):
+        raise SystemExit(f"{library} does not hold the planned held-out clips: delete {bench.demo.folder} and rerun")
+    return library, files
+
+
+def bench_gop(bench: Bench, n: int, gop: int | None, work: Path) -> list[dict]:
+    """One row per decoder for the clips written with ``gop``: decode-only rate, build rate and retrieval."""
+    args, frames = bench.args, bench.options.frames
+    library, files = held_out_files(bench, gop, work)
+    keyframes = keyframes_per_clip(files)
+    decode = {d: [] for d in DECODERS}
+    distinct = {}
+    for _ in range(args.repeats):  # interleaved, so drift in the shared CPU hits both decoders alike
+        for decoder in DECODERS:
+            seconds, distinct[decoder] = decode_only(decoder, files, frames, bench.short_side)
+            decode[decoder].append(seconds)
     rows = []
-    with tempfile.TemporaryDirectory(prefix="vidseek-bench-fast-seek-") as tmp:
-        work = args.work_dir or Path(tmp)
-        for n, gop in enumerate(gops):
-            if gop is None:
-                library = demo.folder / "data" / "videos" / "test"  # the demo's own held-out clips
-            else:
-                say(f"writing the {len(clips)} held-out clips again with a keyframe every {gop} frames")
-                generate(work / f"gop{gop}", dataclasses.replace(synth, gop=gop), splits=("test",))
-                library = work / f"gop{gop}" / "videos" / "test"
-            files = sorted(library.glob("*.mp4"))  # NNNNN-<slug>.mp4, in plan order
-            if len(files) != len(clips) or not all(f.stem.endswith(c.slug) for f, c in zip(files, clips)):
-                raise SystemExit(f"{library} does not hold the planned held-out clips: delete {demo.folder} and rerun")
-            keyframes = keyframes_per_clip(files)
-            decode = {d: [] for d in DECODERS}
-            distinct = {}
-            for _ in range(args.repeats):  # interleaved, so drift in the shared CPU hits both decoders alike
-                for decoder in DECODERS:
-                    seconds, distinct[decoder] = decode_only(decoder, files, options.frames, short_side)
-                    decode[decoder].append(seconds)
-            for decoder in DECODERS if n % 2 == 0 else DECODERS[::-1]:  # alternate which decoder builds first
-                say(f"gop {gop_label(gop, synth.fps)}: building with {decoder}")
-                build = BuildOptions(
-                    library,
-                    work / f"index-{gop or 'default'}-{decoder}",
-                    frames=options.frames,
-                    segment_seconds=SEGMENT_SECONDS,
-                    workers=args.workers,
-                    decoder=decoder,
-                    rebuild=True,
-                    progress=False,
-                )
-                build_rates = []
-                for _ in range(args.build_repeats):
-                    report = build_index(encoder, build)
-                    if report.failed or report.segments != len(files):
-                        raise SystemExit(f"the {decoder} build is incomplete: {report.summary()}")
-                    build_rates.append(report.segments_per_second)
-                rows.append(
-                    {
-                        "gop": gop,
-                        "decoder": decoder,
-                        "keyframes_per_clip": keyframes,
-                        "distinct_frames_per_segment": distinct[decoder],
-                        **retrieval(encoder, build.index_dir, clips, files),
-                        "decode_segments_per_s": len(files) / min(decode[decoder]),
-                        "build_segments_per_s": max(build_rates),
-                    }
-                )
-    rows.sort(key=lambda r: (gops.index(r["gop"]), DECODERS.index(r["decoder"])))
+    for decoder in DECODERS if n % 2 == 0 else DECODERS[::-1]:  # alternate which decoder builds first
+        say(f"gop {gop_label(gop, bench.synth.fps)}: building with {decoder}")
+        build = BuildOptions(
+            library,
+            work / f"index-{gop or 'default'}-{decoder}",
+            frames=frames,
+            segment_seconds=SEGMENT_SECONDS,
+            workers=args.workers,
+            decoder=decoder,
+            rebuild=True,
+            progress=False,
+        )
+        build_rates = []
+        for _ in range(args.build_repeats):
+            report = build_index(bench.encoder, build)
+            if report.failed or report.segments != len(files):
+                raise SystemExit(f"the {decoder} build is incomplete: {report.summary()}")
+            build_rates.append(report.segments_per_second)
+        rows.append(
+            {
+                "gop": gop,
+                "decoder": decoder,
+                "keyframes_per_clip": keyframes,
+                "distinct_frames_per_segment": distinct[decoder],
+                **retrieval(bench.encoder, build.index_dir, bench.clips, files),
+                "decode_segments_per_s": len(files) / min(decode[decoder]),
+                "build_segments_per_s": max(build_rates),
+            }
+        )
+    return rows
+
+
+def compare_to_exact(rows: list[dict]) -> None:
+    """Add each row's ratios to the exact decoder's row of the same GOP."""
     for row in rows:
         exact = next(r for r in rows if r["gop"] == row["gop"] and r["decoder"] == "pyav")
         row["r1_vs_exact"] = row["t2v_r1"] / exact["t2v_r1"] if exact["t2v_r1"] else float("nan")
@@ -220,14 +250,16 @@ def main() -> int:
         row["motion_vs_exact"] = row["motion_top1"] / exact["motion_top1"] if exact["motion_top1"] else float("nan")
         row["decode_vs_exact"] = row["decode_segments_per_s"] / exact["decode_segments_per_s"]
         row["build_vs_exact"] = row["build_segments_per_s"] / exact["build_segments_per_s"]
-    total = time.perf_counter() - started
 
+
+def print_table(bench: Bench, rows: list[dict], total: float) -> None:
+    args, options, synth, clips, demo = bench.args, bench.options, bench.synth, bench.clips, bench.demo
     print(
         f"\n--fast-seek (pyav-keyframes) vs exact frames (pyav) on the offline demo: {options.model} fine-tuned "
         f"{options.epochs} epochs on {options.clips - len(clips)} synthetic clips; {len(clips)} held-out clips x "
         f"{synth.seconds:g} s at {synth.fps} fps, {synth.size}x{synth.size}, {options.frames} frames/segment, chance R@1 "
         f"{1 / len(clips):.3f}; decode-only: 1 process, best of {args.repeats}; build: {args.workers} decode workers, "
-        f"device {encoder.device}"
+        f"device {bench.encoder.device}"
     )
     header = (
         f"{'GOP (frames)':<14}{'decoder':<16}{'key/clip':>9}{'frames/seg':>11}{'R@1':>7}{'R@5':>7}{'MedR':>6}"
@@ -261,25 +293,44 @@ def main() -> int:
             "motion, so this run cannot show what keyframe sampling costs motion queries; the R@1 above is appearance "
             "(colour, shape, size, background)."
         )
-    print(
-        json.dumps(
-            {
-                "benchmark": "fast_seek_retrieval",
-                "model": options.model,
-                "epochs": options.epochs,
-                "clips": options.clips,
-                "test_clips": len(clips),
-                "seconds_per_clip": synth.seconds,
-                "fps": synth.fps,
-                "frames": options.frames,
-                "workers": args.workers,
-                "demo_r1": round(demo.r1, 4),
-                "demo_reused": demo.reused,
-                "total_seconds": round(total, 1),
-                "rows": [{k: _json_number(v) for k, v in r.items() if not k.startswith("_")} for r in rows],
-            }
-        )
+
+
+def summary_json(bench: Bench, rows: list[dict], total: float) -> str:
+    options, synth = bench.options, bench.synth
+    return json.dumps(
+        {
+            "benchmark": "fast_seek_retrieval",
+            "model": options.model,
+            "epochs": options.epochs,
+            "clips": options.clips,
+            "test_clips": len(bench.clips),
+            "seconds_per_clip": synth.seconds,
+            "fps": synth.fps,
+            "frames": options.frames,
+            "workers": bench.args.workers,
+            "demo_r1": round(bench.demo.r1, 4),
+            "demo_reused": bench.demo.reused,
+            "total_seconds": round(total, 1),
+            "rows": [{k: _json_number(v) for k, v in r.items() if not k.startswith("_")} for r in rows],
+        }
     )
+
+
+def main() -> int:
+    args = parse_args()
+    gops = [None if g == "default" else int(g) for g in args.gops.split(",") if g]
+    started = time.perf_counter()
+    bench = prepare(args)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vidseek-bench-fast-seek-") as tmp:
+        work = args.work_dir or Path(tmp)
+        for n, gop in enumerate(gops):
+            rows += bench_gop(bench, n, gop, work)
+    rows.sort(key=lambda r: (gops.index(r["gop"]), DECODERS.index(r["decoder"])))
+    compare_to_exact(rows)
+    total = time.perf_counter() - started
+    print_table(bench, rows, total)
+    print(summary_json(bench, rows, total))
     return 0
 
 

@@ -82,7 +82,7 @@ def row(name: str, m: dict, seconds: float | None = None) -> str:
     )
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_out = Path(tempfile.gettempdir()) / "vidseek-bench-finetune"
     parser.add_argument("--out", type=Path, default=default_out, help="work folder: videos, frame cache, checkpoints")
@@ -99,18 +99,12 @@ def main() -> int:
     parser.add_argument("--no-ablations", action="store_true")
     args = parser.parse_args()
     args.out = args.out.resolve()
+    return args
+
+
+def planned_runs(args) -> list[tuple[str, str, tuple[str, ...], str, int]]:
+    """(title, name, finetune options, eval fusion, epochs): ours, then the fusion and tower ablations."""
     ablation_epochs = args.ablation_epochs or args.epochs
-    results: dict = {"settings": {k: str(v) for k, v in vars(args).items()}}
-
-    out, seconds = vidseek("synth", args.out / "data", "--n", args.n, "--test-fraction", args.test_fraction, "--seed", args.seed)
-    train_csv, test_csv = args.out / "data" / "train.csv", args.out / "data" / "test.csv"
-    results["synth_seconds"] = round(seconds, 1)
-    print(out.strip(), f"({seconds:.0f} s)", file=sys.stderr)
-
-    baseline = evaluate(args, test_csv, "none")
-    results["baseline"] = baseline
-    print(f"baseline: t2v R@1 {baseline['t2v_r1']:.3f} (chance {baseline['chance_r1']:.4f})", file=sys.stderr)
-
     runs = [("ours: embedding-level fusion, both towers", "ours", (), "embedding", args.epochs)]
     if not args.no_ablations:
         runs += [
@@ -119,17 +113,11 @@ def main() -> int:
             ("image-FT (text frozen), embedding fusion", "image_ft", ("--freeze", "text"), "embedding", ablation_epochs),
             ("text-FT (image frozen), embedding fusion", "text_ft", ("--freeze", "image"), "embedding", ablation_epochs),
         ]
-    results["runs"] = {}
-    for title, name, extra, fusion, epochs in runs:
-        checkpoint, seconds = finetune(args, train_csv, name, *extra, epochs=epochs)
-        metrics = evaluate(args, test_csv, checkpoint, fusion)
-        results["runs"][name] = {"title": title, "epochs": epochs, "finetune_seconds": round(seconds, 1), **metrics}
-        (args.out / "results.json").write_text(json.dumps(results, indent=2))
-        print(f"{title}: t2v R@1 {metrics['t2v_r1']:.3f} after {seconds / 60:.1f} min", file=sys.stderr)
+    return runs
 
-    results["time_reversal"] = time_reversal(args, args.out / "ours.pt", test_csv)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
 
+def print_table(args, results: dict) -> None:
+    baseline = results["baseline"]
     print(
         f"\n{args.model}, {baseline['videos']} test clips / {baseline['queries']} captions "
         f"(chance R@1 {baseline['chance_r1']:.4f}), {args.frames} frames, "
@@ -146,6 +134,32 @@ def main() -> int:
         f"reversed copy's {tr['max_vector_difference']:.2e}, largest caption-score difference {tr['max_score_difference']:.2e}; "
         f"clips told apart: {tr['told_apart']} (mean pooling is order-free by construction)"
     )
+
+
+def main() -> int:
+    args = parse_args()
+    results: dict = {"settings": {k: str(v) for k, v in vars(args).items()}}
+
+    out, seconds = vidseek("synth", args.out / "data", "--n", args.n, "--test-fraction", args.test_fraction, "--seed", args.seed)
+    train_csv, test_csv = args.out / "data" / "train.csv", args.out / "data" / "test.csv"
+    results["synth_seconds"] = round(seconds, 1)
+    print(out.strip(), f"({seconds:.0f} s)", file=sys.stderr)
+
+    baseline = evaluate(args, test_csv, "none")
+    results["baseline"] = baseline
+    print(f"baseline: t2v R@1 {baseline['t2v_r1']:.3f} (chance {baseline['chance_r1']:.4f})", file=sys.stderr)
+
+    results["runs"] = {}
+    for title, name, extra, fusion, epochs in planned_runs(args):
+        checkpoint, seconds = finetune(args, train_csv, name, *extra, epochs=epochs)
+        metrics = evaluate(args, test_csv, checkpoint, fusion)
+        results["runs"][name] = {"title": title, "epochs": epochs, "finetune_seconds": round(seconds, 1), **metrics}
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+        print(f"{title}: t2v R@1 {metrics['t2v_r1']:.3f} after {seconds / 60:.1f} min", file=sys.stderr)
+
+    results["time_reversal"] = time_reversal(args, args.out / "ours.pt", test_csv)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print_table(args, results)
     return 0
 
 

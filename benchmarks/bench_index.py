@@ -35,9 +35,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Only torch-free imports at module level: spawned decode workers import this module again (as the build's
 # workers import the light `vidseek` entry point), and torch here would add seconds to every worker's start.
-from indexer.decode import DECODERS, get_decoder  # noqa: E402
+from indexer.clips import decode_segments, probe_video  # noqa: E402
+from indexer.decoders.base import DECODERS, get_decoder  # noqa: E402
 from indexer.segment import plan_segments  # noqa: E402
-from indexer.tasks import decode_segments, probe_video  # noqa: E402
 
 REFERENCE = "pyav"
 
@@ -100,7 +100,8 @@ def encode_only(encoder, clips, batch_size):
 
 def measure_model(encoder, args, library: Path, decoded: dict, tmp: Path, name: str) -> dict:
     """One table row: decode-only (shared by the models that decode at the same frame size), encode-only, build."""
-    from indexer.build import BuildOptions, batch_size_for, build_index, poster_short_side
+    from indexer.pipeline.local import build_index
+    from indexer.pipeline.options import BuildOptions, batch_size_for, poster_short_side
 
     short_side = poster_short_side(encoder)
     paths = sorted(library.glob("*.mp4"))
@@ -212,7 +213,7 @@ def print_tables(args, rows: list[dict], backends: dict[str, dict[str, float | s
                 print(f"{size:<11}{name:<16}  {rate}")
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -241,7 +242,47 @@ def main() -> None:
         help="decoders to time decode-only beside PyAV, comma-separated; auto: every registered one usable here "
         f"(registered: {', '.join(DECODERS)})",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def summary_json(args, rows: list[dict], backends: dict, device: str, precision: str) -> str:
+    def rounded(row: dict) -> dict:
+        return {
+            "size": row["size"],
+            "model": row["model"],
+            "segments": row["segments"],
+            "batch_size": row["batch_size"],
+            **{f"{k}_segments_per_s": round(row[k], 3) for k in ("decode_only", "encode_only", "bound", "build", "build_steady")},
+            "build_startup_s": round(row["startup_s"], 3),
+            "build_publish_s": round(row["publish_s"], 3),
+            "build_vs_slower_stage": round(row["build_vs_slower"], 3),
+            "build_steady_vs_slower_stage": round(row["build_steady_vs_slower"], 3),
+            "build_steady_vs_bound": round(row["build_steady_vs_bound"], 3),
+            "build_frames_per_s": round(row["build_frames_per_s"], 3),
+            "build_vs_encode_only": round(row["build_vs_encode"], 3),
+        }
+
+    return json.dumps(
+        {
+            "benchmark": "index_pipeline",
+            "clips": args.clips,
+            "seconds": args.seconds,
+            "frames": args.frames,
+            "workers": args.workers,
+            "batch_size": args.batch_size or "auto",
+            "device": device,
+            "precision": precision,
+            "rows": [rounded(row) for row in rows],
+            "decode_only_by_backend": {
+                size: {k: round(v, 3) if isinstance(v, float) else v for k, v in rates.items()}
+                for size, rates in backends.items()
+            },
+        }
+    )
+
+
+def main() -> None:
+    args = parse_args()
     sizes = [s for s in args.size.split(",") if s]
     models = [m for m in args.model.split(",") if m]
     names = [n for n in DECODERS if n != REFERENCE] if args.backends == "auto" else [b for b in args.backends.split(",") if b]
@@ -265,44 +306,7 @@ def main() -> None:
             backends[size] = measure_backends(names, library, args, short_side, segments / seconds)
     device = next(iter(encoders.values())).device
     print_tables(args, rows, backends, f"{device}, {precision}")
-    print(
-        json.dumps(
-            {
-                "benchmark": "index_pipeline",
-                "clips": args.clips,
-                "seconds": args.seconds,
-                "frames": args.frames,
-                "workers": args.workers,
-                "batch_size": args.batch_size or "auto",
-                "device": device,
-                "precision": precision,
-                "rows": [
-                    {
-                        "size": row["size"],
-                        "model": row["model"],
-                        "segments": row["segments"],
-                        "batch_size": row["batch_size"],
-                        **{
-                            f"{k}_segments_per_s": round(row[k], 3)
-                            for k in ("decode_only", "encode_only", "bound", "build", "build_steady")
-                        },
-                        "build_startup_s": round(row["startup_s"], 3),
-                        "build_publish_s": round(row["publish_s"], 3),
-                        "build_vs_slower_stage": round(row["build_vs_slower"], 3),
-                        "build_steady_vs_slower_stage": round(row["build_steady_vs_slower"], 3),
-                        "build_steady_vs_bound": round(row["build_steady_vs_bound"], 3),
-                        "build_frames_per_s": round(row["build_frames_per_s"], 3),
-                        "build_vs_encode_only": round(row["build_vs_encode"], 3),
-                    }
-                    for row in rows
-                ],
-                "decode_only_by_backend": {
-                    size: {k: round(v, 3) if isinstance(v, float) else v for k, v in rates.items()}
-                    for size, rates in backends.items()
-                },
-            }
-        )
-    )
+    print(summary_json(args, rows, backends, device, precision))
 
 
 if __name__ == "__main__":

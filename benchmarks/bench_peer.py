@@ -32,15 +32,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 
 import httpx
@@ -51,82 +47,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from benchmarks.clip_back_server import (  # noqa: E402
+    PEER_SCRIPT,
+    BenchPeerError,
+    clean_env,
+    ensure_peer_venv,
+    running_clip_back,
+)
 from benchmarks.query_load import distinct_captions, latency_summary, run_closed_loop, synthetic_index  # noqa: E402
-from indexer.ann import stored_vectors  # noqa: E402
-from indexer.store import IndexReader  # noqa: E402
+from indexer.index_dir.ann import stored_vectors  # noqa: E402
+from indexer.index_dir.reader import IndexReader  # noqa: E402
 from models import load_encoder  # noqa: E402
-from tests.liveserver import free_port, running_server  # noqa: E402
+from tests.liveserver import running_server  # noqa: E402
 
 MODEL = "ViT-B-32"
-CLIP_RETRIEVAL = "clip-retrieval==2.45.0"
-# Held in the peer venv beside vidseek's own torch/torchvision/faiss-cpu versions. clip-retrieval needs
-# numpy<2 and open_clip<3; clip-anytorch (imported by all_clip) needs pkg_resources, gone in setuptools 81.
-PEER_PINS = (
-    "open-clip-torch==2.32.0",
-    "numpy==1.26.4",
-    "pandas==2.3.3",
-    "pyarrow==15.0.2",
-    "flask==3.1.3",
-    "werkzeug==3.1.9",
-    "setuptools<81",
-)
-SAME_AS_VIDSEEK = ("torch", "torchvision", "faiss-cpu")
-PEER_SCRIPT = Path(__file__).resolve().with_name("clip_back_peer.py")
 INDICE_NAME = "vidseek"
 AGREEMENT_QUERIES = 10
 MIN_AGREEMENT = 0.9
 WARMUP_CLIENTS, WARMUP_PER_CLIENT = 2, 8
-
-
-class BenchPeerError(Exception):
-    """The peer could not be set up, or does not answer the same question as vidseek."""
-
-
-# -- the peer's own virtualenv
-def peer_constraints() -> list[str]:
-    return [f"{name}=={metadata.version(name)}" for name in SAME_AS_VIDSEEK] + list(PEER_PINS)
-
-
-def _clean_env(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    return {**env, **extra}
-
-
-def ensure_peer_venv(venv: Path) -> Path:
-    """The python of a virtualenv with clip-retrieval installed: reused when built with the same pins."""
-    python = venv / "bin" / "python"
-    stamp = venv / ".vidseek-bench-peer.json"
-    wanted = {"package": CLIP_RETRIEVAL, "constraints": peer_constraints(), "python": list(sys.version_info[:2])}
-    if stamp.is_file() and json.loads(stamp.read_text()) == wanted and python.is_file():
-        return python
-    if venv.exists():
-        if not (venv / "pyvenv.cfg").is_file():
-            raise BenchPeerError(f"{venv} exists and is not a virtualenv: choose another --peer-venv")
-        shutil.rmtree(venv)
-    print(f"building the clip-retrieval virtualenv in {venv} (first run only: a few minutes)", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    constraints = venv / "constraints.txt"
-    constraints.write_text("\n".join(wanted["constraints"]) + "\n")
-    torch_pins = wanted["constraints"][:2]
-    log = venv / "install.log"
-    with open(log, "w") as out:
-        for step in (torch_pins, [CLIP_RETRIEVAL, "setuptools<81"]):
-            done = subprocess.run(
-                [str(python), "-m", "pip", "install", "-c", str(constraints), *step],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=_clean_env(),
-            )
-            if done.returncode != 0:
-                tail = "".join(log.read_text().splitlines(keepends=True)[-30:])
-                raise BenchPeerError(f"pip install {' '.join(step)} failed in {venv} (full log: {log}):\n{tail}")
-    check = subprocess.run(
-        [str(python), "-c", "import all_clip, clip_retrieval.clip_back, torch"], capture_output=True, text=True, env=_clean_env()
-    )
-    if check.returncode != 0:
-        raise BenchPeerError(f"clip-retrieval does not import in {venv}:\n{check.stderr[-3000:]}")
-    stamp.write_text(json.dumps(wanted))
-    return python
 
 
 # -- the same vectors, in clip_back's layout
@@ -153,49 +91,6 @@ def export_vectors(index_dir: Path, out: Path) -> int:
         path=np.array([r.path for r in rows]),
     )
     return len(ids)
-
-
-@contextmanager
-def running_clip_back(
-    python: Path, kwargs: dict, env: dict, workdir: Path, start_timeout_s: float = 600.0
-) -> Iterator[tuple[str, dict]]:
-    """Start clip_back (via clip_back_peer.py serve) on a free loopback port; yield (base URL, its versions)."""
-    port = free_port()
-    log = tempfile.TemporaryFile()  # a file, not a pipe: Flask logs every request
-    process = subprocess.Popen(
-        [str(python), str(PEER_SCRIPT), "serve", json.dumps({**kwargs, "port": port})],
-        env=env,
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def output() -> str:
-        log.seek(0)
-        return log.read().decode(errors="replace")
-
-    try:
-        deadline = time.monotonic() + start_timeout_s
-        while True:
-            try:
-                if httpx.get(f"{base}/indices-list", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise BenchPeerError(f"clip_back did not start:\n{output()[-5000:]}")
-            time.sleep(0.5)
-        line = next((ln for ln in output().splitlines() if ln.startswith("PEER-INFO ")), "PEER-INFO {}")
-        yield base, json.loads(line.removeprefix("PEER-INFO "))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 # -- the two requests
@@ -293,7 +188,7 @@ def compare(args: argparse.Namespace) -> tuple[list[dict], dict]:
     threads = str(args.threads)
     server_env = {"HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     vidseek_env = {**os.environ, **server_env, "VIDSEEK_TEXT_PRECISION": args.text_precision}
-    peer_env = _clean_env(**server_env, TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled")
+    peer_env = clean_env(**server_env, TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled")
     encoder = load_encoder(MODEL, "none", "cpu")
     rows, peer_info = [], {}
     with tempfile.TemporaryDirectory(prefix="vidseek-bench-peer-") as tmp:
@@ -301,26 +196,8 @@ def compare(args: argparse.Namespace) -> tuple[list[dict], dict]:
         torch.save(encoder.model.state_dict(), weights)  # the peer loads vidseek's exact weights
         for size in args.segments:
             size_dir = Path(tmp) / str(size)
-            index_dir, peer_dir = size_dir / "index", size_dir / "clip_back"
             _progress(started, f"{size} segments: building both indexes")
-            synthetic_index(index_dir, encoder, size, index_type="flat")
-            export_vectors(index_dir, size_dir / "export.npz")
-            prepare = [str(peer_python), str(PEER_SCRIPT), "prepare", str(size_dir / "export.npz"), str(peer_dir)]
-            subprocess.run([*prepare, "--metadata", args.peer_metadata], check=True, env=peer_env)
-            (size_dir / "indices_paths.json").write_text(json.dumps({INDICE_NAME: str(peer_dir)}))
-            clip_back_kwargs = {
-                "indices_paths": str(size_dir / "indices_paths.json"),
-                "clip_model": f"open_clip:{MODEL}/{weights}",
-                "use_jit": args.peer_jit,
-                "use_arrow": args.peer_metadata == "arrow",
-                "enable_hdf5": False,
-                "enable_faiss_memory_mapping": False,
-                "columns_to_return": ["segment_id", "video_id", "url", "caption", "start", "end"],
-                "enable_mclip_option": False,  # would download M-CLIP
-                "provide_aesthetic_embeddings": False,  # would download embeddings
-                "provide_safety_model": False,
-                "provide_violence_detector": False,
-            }
+            index_dir, clip_back_kwargs = prepare_both(args, encoder, size, size_dir, weights, peer_python, peer_env)
             _progress(started, f"{size} segments: starting vidseek serve and clip_back")
             with (
                 running_server(index_dir, vidseek_env, start_timeout_s=600) as (vidseek, _),
@@ -328,31 +205,62 @@ def compare(args: argparse.Namespace) -> tuple[list[dict], dict]:
             ):
                 if peer_info.get("torch_threads") not in (None, args.threads):
                     print(f"warning: clip_back runs torch with {peer_info['torch_threads']} threads", file=sys.stderr)
-                agreement = topk_agreement(vidseek, peer, pool[:AGREEMENT_QUERIES], args.k)
-                if agreement < MIN_AGREEMENT:
-                    raise BenchPeerError(f"top-{args.k} overlap {agreement:.2f}: the two servers do not answer the same question")
-                warmup, rest = plans_for(pool[AGREEMENT_QUERIES:], WARMUP_CLIENTS, WARMUP_CLIENTS * WARMUP_PER_CLIENT)
-                run_closed_loop(vidseek, warmup, vidseek_send(args.k))
-                run_closed_loop(peer, warmup, peer_send(args.k))
-                for clients in args.clients:
-                    _progress(started, f"{size} segments: {clients} client(s), {args.queries} queries to each server")
-                    plans, rest = plans_for(rest, clients, args.queries)
-                    measured = {}
-                    for name, base, send in (("vidseek", vidseek, vidseek_send(args.k)), ("clip_back", peer, peer_send(args.k))):
-                        measured[name] = latency_summary(*run_closed_loop(base, plans, send))
-                    rows.append(
-                        {
-                            "segments": size,
-                            "clients": clients,
-                            **measured,
-                            "p50_ratio": round(measured["clip_back"]["p50_ms"] / measured["vidseek"]["p50_ms"], 2),
-                            "p99_ratio": round(measured["clip_back"]["p99_ms"] / measured["vidseek"]["p99_ms"], 2),
-                            "topk_agreement": round(agreement, 3),
-                        }
-                    )
-                    print(f"measured {rows[-1]}", file=sys.stderr, flush=True)
+                rows += timed_runs(args, vidseek, peer, pool, size, started)
     _progress(started, "done")
     return rows, peer_info
+
+
+def prepare_both(args, encoder, size: int, size_dir: Path, weights: Path, peer_python: Path, peer_env: dict) -> tuple[Path, dict]:
+    """vidseek's index of ``size`` synthetic segments and clip_back's of the same vectors: (index dir, clip_back's
+    settings)."""
+    index_dir, peer_dir = size_dir / "index", size_dir / "clip_back"
+    synthetic_index(index_dir, encoder, size, index_type="flat")
+    export_vectors(index_dir, size_dir / "export.npz")
+    prepare = [str(peer_python), str(PEER_SCRIPT), "prepare", str(size_dir / "export.npz"), str(peer_dir)]
+    subprocess.run([*prepare, "--metadata", args.peer_metadata], check=True, env=peer_env)
+    (size_dir / "indices_paths.json").write_text(json.dumps({INDICE_NAME: str(peer_dir)}))
+    return index_dir, {
+        "indices_paths": str(size_dir / "indices_paths.json"),
+        "clip_model": f"open_clip:{MODEL}/{weights}",
+        "use_jit": args.peer_jit,
+        "use_arrow": args.peer_metadata == "arrow",
+        "enable_hdf5": False,
+        "enable_faiss_memory_mapping": False,
+        "columns_to_return": ["segment_id", "video_id", "url", "caption", "start", "end"],
+        "enable_mclip_option": False,  # would download M-CLIP
+        "provide_aesthetic_embeddings": False,  # would download embeddings
+        "provide_safety_model": False,
+        "provide_violence_detector": False,
+    }
+
+
+def timed_runs(args, vidseek: str, peer: str, pool: list[str], size: int, started: float) -> list[dict]:
+    """With both servers up: the agreement check, the warm-up, then one row per client count (servers interleaved)."""
+    agreement = topk_agreement(vidseek, peer, pool[:AGREEMENT_QUERIES], args.k)
+    if agreement < MIN_AGREEMENT:
+        raise BenchPeerError(f"top-{args.k} overlap {agreement:.2f}: the two servers do not answer the same question")
+    warmup, rest = plans_for(pool[AGREEMENT_QUERIES:], WARMUP_CLIENTS, WARMUP_CLIENTS * WARMUP_PER_CLIENT)
+    run_closed_loop(vidseek, warmup, vidseek_send(args.k))
+    run_closed_loop(peer, warmup, peer_send(args.k))
+    rows = []
+    for clients in args.clients:
+        _progress(started, f"{size} segments: {clients} client(s), {args.queries} queries to each server")
+        plans, rest = plans_for(rest, clients, args.queries)
+        measured = {}
+        for name, base, send in (("vidseek", vidseek, vidseek_send(args.k)), ("clip_back", peer, peer_send(args.k))):
+            measured[name] = latency_summary(*run_closed_loop(base, plans, send))
+        rows.append(
+            {
+                "segments": size,
+                "clients": clients,
+                **measured,
+                "p50_ratio": round(measured["clip_back"]["p50_ms"] / measured["vidseek"]["p50_ms"], 2),
+                "p99_ratio": round(measured["clip_back"]["p99_ms"] / measured["vidseek"]["p99_ms"], 2),
+                "topk_agreement": round(agreement, 3),
+            }
+        )
+        print(f"measured {rows[-1]}", file=sys.stderr, flush=True)
+    return rows
 
 
 def print_table(rows: list[dict], args: argparse.Namespace, peer_info: dict) -> None:

@@ -12,10 +12,10 @@ import httpx
 import numpy as np
 
 from benchmarks.bench_ann import clustered
-from indexer.build import BuildOptions, manifest_for
-from indexer.decode import VideoInfo
+from indexer.decoders.base import VideoInfo
+from indexer.index_dir.writer import IndexWriter
+from indexer.pipeline.options import BuildOptions, manifest_for
 from indexer.segment import plan_segments
-from indexer.store import IndexWriter
 
 WORDS = "a man woman dog cat car street beach dancing running cooking red blue green night snow city river".split()
 

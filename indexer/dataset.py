@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from indexer.clips import decode_short_side, read_clip
 from indexer.progress import progress_bar
-from indexer.tasks import read_clip
 from models.prompts import DEFAULT_TEMPLATE
 
 log = logging.getLogger(__name__)
@@ -124,9 +124,7 @@ def load_clips(
     progress: bool = False,
 ) -> ClipSet:
     """Decode every example to ``frames`` frames with short side ``resize`` (cached); bad videos are skipped."""
-    from indexer.build import POSTER_SHORT_SIDE  # decode at the indexer's size, so training sees what indexing sees
-
-    decode_side = max(resize, POSTER_SHORT_SIDE)
+    decode_side = decode_short_side(resize)  # the indexer's size, so training sees what indexing sees
     keys = [_cache_key(e, frames, decode_side, resize, interpolation) for e in examples]
     clips: list[np.ndarray | None] = [None] * len(examples)
     errors: dict[int, str] = {}

@@ -35,6 +35,10 @@ class DecoderUnavailableError(DecodeError):
     """An optional backend is not installed; the message says how to install it."""
 
 
+class NotAnImageError(IndexerError, ValueError):
+    """Bytes that cannot be read as a picture to search by (not an image, damaged, too many pixels, too elongated)."""
+
+
 class CatalogError(IndexerError):
     """The catalog's schema is not one this vidseek can use as it is (behind, ahead, or not vidseek's)."""
 

@@ -149,72 +149,22 @@ def finetune(
     options.check()
     if len(clips) != len(texts) or len(clips) < 2:
         raise ValueError(f"need at least two (clip, text) pairs, got {len(clips)} clips and {len(texts)} texts")
-    model, device = encoder.model, encoder.device
+    model = encoder.model
     torch.manual_seed(options.seed)
     _freeze(model, options.freeze)
-    optimizer = torch.optim.AdamW(_param_groups(model, options.weight_decay), lr=options.lr, betas=(0.9, 0.98), eps=1e-8)
-    batches_per_epoch = len(_batches(len(clips), options.batch_size, options.seed, 0))
-    steps_per_epoch = math.ceil(batches_per_epoch / options.accumulation)
-    total_steps = steps_per_epoch * options.epochs
-    warmup = min(total_steps - 1, round(options.warmup_epochs * steps_per_epoch))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total_steps, max(1, warmup)))
-    amp = options.amp and device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    run = _Run.start(model, encoder.device, len(clips), options)
     history: list[dict] = []
     start_epoch = 0
-    text_list = list(texts)
     if resume and Path(checkpoint).is_file():
-        state = read_training_state(checkpoint)
-        if state.get("train_size") not in (None, len(clips)):
-            raise ResumeMismatchError(
-                f"{checkpoint} was written for {state['train_size']} training clips, not {len(clips)}; "
-                "start afresh without --resume"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["lr_scheduler"])
-        if amp and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history = list(state.get("log", []))
-        start_epoch = int(state["epoch"])
-        log.info("resuming from %s after epoch %d", checkpoint, start_epoch)
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if amp else contextlib.nullcontext
-    preprocess = encoder.preprocess
+        history, start_epoch = run.resume(checkpoint, len(clips))
     for epoch in range(start_epoch, options.epochs):
         model.train()
         started = time.perf_counter()
-        batches = _batches(len(clips), options.batch_size, options.seed, epoch)
-        losses = []
-        bar = _progress_bar(progress, len(batches), f"epoch {epoch + 1}/{options.epochs}") if progress else None
-        optimizer.zero_grad(set_to_none=True)
-        for number, batch in enumerate(batches):
-            pixels = torch.stack([preprocess(clips[i]) for i in batch]).to(device, non_blocking=True)
-            distinct = list(dict.fromkeys(text_list[i] for i in batch))
-            position = {text: n for n, text in enumerate(distinct)}
-            text_index = torch.tensor([position[text_list[i]] for i in batch], device=device)
-            tokens = encoder.tokenizer(distinct).to(device)
-            with autocast():
-                video = video_features(model, pixels, options.fusion)
-                text = text_features(model, tokens)
-                loss = contrastive_loss(video, text, model.logit_scale.exp(), text_index)
-            scaler.scale(loss / options.accumulation).backward()
-            if (number + 1) % options.accumulation == 0 or number + 1 == len(batches):
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
-                with torch.no_grad():
-                    model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-            losses.append(float(loss.detach()))
-            if bar is not None:
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+        losses = _train_epoch(encoder, run, clips, list(texts), epoch, progress)
         entry = {
             "epoch": epoch + 1,
             "loss": float(np.mean(losses)),
-            "lr": float(optimizer.param_groups[0]["lr"]),
+            "lr": float(run.optimizer.param_groups[0]["lr"]),
             "logit_scale": float(model.logit_scale.detach().exp()),
             "seconds": round(time.perf_counter() - started, 2),
         }
@@ -223,29 +173,123 @@ def finetune(
             entry.update(on_epoch(epoch + 1))
         history.append(entry)
         log.info("epoch %d: %s", epoch + 1, entry)
-        save_checkpoint(
-            checkpoint,
-            model,
-            optimizer=optimizer.state_dict(),
-            lr_scheduler=scheduler.state_dict(),
-            scaler=scaler.state_dict() if amp else None,
-            epoch=epoch + 1,
-            epochs=options.epochs,
-            log=history,
-            options=asdict(options),
-            train_size=len(clips),
-            quick_gelu=uses_quick_gelu(model),
-            preprocess=encoder.preprocess.to_dict(),
-            model_name=encoder.spec.name,
-            pretrained=encoder.spec.pretrained,
-            **(extra or {}),
-        )
+        _save_epoch(checkpoint, encoder, run, epoch + 1, history, len(clips), extra or {})
         if log_path is not None:
             Path(log_path).write_text(json.dumps({"options": asdict(options), **(extra or {}), "epochs": history}, indent=2))
     model.eval()
     for param in model.parameters():
         param.requires_grad_(True)
     return history
+
+
+@dataclass
+class _Run:
+    """One fine-tuning run's moving parts: the model, AdamW, its warm-up + cosine schedule, the fp16 grad scaler."""
+
+    model: torch.nn.Module
+    options: FinetuneOptions
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    amp: bool
+
+    @classmethod
+    def start(cls, model: torch.nn.Module, device: str, n: int, options: FinetuneOptions) -> _Run:
+        optimizer = torch.optim.AdamW(_param_groups(model, options.weight_decay), lr=options.lr, betas=(0.9, 0.98), eps=1e-8)
+        batches_per_epoch = len(_batches(n, options.batch_size, options.seed, 0))
+        steps_per_epoch = math.ceil(batches_per_epoch / options.accumulation)
+        total_steps = steps_per_epoch * options.epochs
+        warmup = min(total_steps - 1, round(options.warmup_epochs * steps_per_epoch))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total_steps, max(1, warmup)))
+        amp = options.amp and device.startswith("cuda")
+        return cls(model, options, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=amp), amp)
+
+    def resume(self, checkpoint: Path | str, n: int) -> tuple[list[dict], int]:
+        """Load the state ``checkpoint`` holds; returns its log and the epochs done."""
+        state = read_training_state(checkpoint)
+        if state.get("train_size") not in (None, n):
+            raise ResumeMismatchError(
+                f"{checkpoint} was written for {state['train_size']} training clips, not {n}; start afresh without --resume"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["lr_scheduler"])
+        if self.amp and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        log.info("resuming from %s after epoch %d", checkpoint, int(state["epoch"]))
+        return list(state.get("log", [])), int(state["epoch"])
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+
+    def step(self) -> None:
+        """One optimizer step (after ``options.accumulation`` batches), then the schedule and the temperature clamp."""
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        with torch.no_grad():
+            self.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+
+
+def _train_epoch(
+    encoder: VideoEncoder, run: _Run, clips: Sequence[np.ndarray], texts: list[str], epoch: int, progress
+) -> list[float]:
+    """One pass over the shuffled batches; returns each batch's loss."""
+    options = run.options
+    batches = _batches(len(clips), options.batch_size, options.seed, epoch)
+    losses = []
+    bar = _progress_bar(progress, len(batches), f"epoch {epoch + 1}/{options.epochs}") if progress else None
+    run.optimizer.zero_grad(set_to_none=True)
+    for number, batch in enumerate(batches):
+        loss = _batch_loss(encoder, run, [clips[i] for i in batch], [texts[i] for i in batch])
+        run.scaler.scale(loss / options.accumulation).backward()
+        if (number + 1) % options.accumulation == 0 or number + 1 == len(batches):
+            run.step()
+        losses.append(float(loss.detach()))
+        if bar is not None:
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return losses
+
+
+def _batch_loss(encoder: VideoEncoder, run: _Run, clips: list[np.ndarray], texts: list[str]) -> torch.Tensor:
+    """The contrastive loss of one batch, over its distinct texts (the model's part under ``run``'s autocast)."""
+    model, device = encoder.model, encoder.device
+    pixels = torch.stack([encoder.preprocess(clip) for clip in clips]).to(device, non_blocking=True)
+    distinct = list(dict.fromkeys(texts))
+    position = {text: n for n, text in enumerate(distinct)}
+    text_index = torch.tensor([position[text] for text in texts], device=device)
+    tokens = encoder.tokenizer(distinct).to(device)
+    with run.autocast():
+        video = video_features(model, pixels, run.options.fusion)
+        text = text_features(model, tokens)
+        return contrastive_loss(video, text, model.logit_scale.exp(), text_index)
+
+
+def _save_epoch(
+    checkpoint: Path | str, encoder: VideoEncoder, run: _Run, epoch: int, history: list[dict], n: int, extra: dict
+) -> None:
+    """The checkpoint after ``epoch``: the weights, what they were trained with, and the state to resume from."""
+    save_checkpoint(
+        checkpoint,
+        encoder.model,
+        optimizer=run.optimizer.state_dict(),
+        lr_scheduler=run.scheduler.state_dict(),
+        scaler=run.scaler.state_dict() if run.amp else None,
+        epoch=epoch,
+        epochs=run.options.epochs,
+        log=history,
+        options=asdict(run.options),
+        train_size=n,
+        quick_gelu=uses_quick_gelu(encoder.model),
+        preprocess=encoder.preprocess.to_dict(),
+        model_name=encoder.spec.name,
+        pretrained=encoder.spec.pretrained,
+        **extra,
+    )
 
 
 def _progress_bar(progress: bool | Callable[..., Any], total: int, desc: str):

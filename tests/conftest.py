@@ -44,7 +44,8 @@ def library(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def built_index(_tiny_encoder, library, tmp_path_factory) -> Path:
-    from indexer.build import BuildOptions, build_index
+    from indexer.pipeline.local import build_index
+    from indexer.pipeline.options import BuildOptions
 
     index_dir = tmp_path_factory.mktemp("index")
     report = build_index(

@@ -153,4 +153,13 @@ def test_the_package_builds_without_a_setuptools_warning(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "WARNING" not in done.stderr, done.stderr
     names = zipfile.ZipFile(tmp_path / "dist" / done.stdout.split()[-1]).namelist()
-    assert "models/configs/vidseek-tiny.json" in names and "templates/static/app.js" in names
+    assert (
+        "models/configs/vidseek-tiny.json" in names
+        and "templates/static/js/search.js" in names
+        and "templates/static/css/base.css" in names
+    )
+    # pyproject.toml lists the packages: one left out is missing from an installed vidseek (the Docker images).
+    inits = [init for name in ("app", "indexer", "models") for init in (ROOT / name).rglob("__init__.py")]
+    packages = {init.parent.relative_to(ROOT).as_posix() for init in inits}
+    missing = packages - {name.rpartition("/")[0] for name in names}
+    assert not missing, f"not in [tool.setuptools] packages: {sorted(missing)}"

@@ -13,12 +13,12 @@ router = APIRouter(tags=["ops"])
 @router.get("/healthz", response_model=Health)
 @router.head("/healthz", include_in_schema=False)  # probes that send HEAD; the OpenAPI document lists the GET
 def healthz(service: ServiceDep) -> Health:
-    reader = service.reader
+    summary = service.index_summary()
     return Health(
         status="ok",
-        index=reader is not None,
-        segments=reader.count if reader else 0,
-        videos=reader.manifest.videos if reader else 0,
+        index=summary is not None,
+        segments=summary.segments if summary else 0,
+        videos=summary.videos if summary else 0,
         model=service.encoder.spec.name,
-        generation=reader.generation.name if reader else None,
+        generation=summary.generation if summary else None,
     )

@@ -13,5 +13,5 @@ router = APIRouter(include_in_schema=False)
 
 @router.api_route("/library", methods=PAGE_METHODS, response_class=HTMLResponse)
 def library_page(request: Request, service: ServiceDep):
-    library = service.library() if service.reader is not None else None
+    library = service.library() if service.has_index() else None
     return render(request, "library.html", service, {"page": "library", "library": library})

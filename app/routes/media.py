@@ -1,28 +1,25 @@
 """Serving catalogued videos (HTTP Range) and posters, by id only: never by a path from the client.
 
-A video is served only once the read side of the index has checked it (``IndexReader.open_video_file``: inside
+A video is served only once the read side of the index has checked it (``VidseekService.video_file``: inside
 the library, still the file that was indexed), and what is sent is the file descriptor that was checked. GET and
 HEAD answer alike; HEAD sends no body.
 """
 
 from __future__ import annotations
 
-import logging
 import mimetypes
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 from app.deps import ServiceDep
-from indexer.store import VideoFile, VideoFileError
-
-log = logging.getLogger(__name__)
+from app.services import VideoFile
 
 router = APIRouter(tags=["media"])
 MAX_ID = 2**63 - 1  # ids are SQL/FAISS 64-bit integers
@@ -72,17 +69,9 @@ class CheckedFileResponse(FileResponse):
 @router.head("/videos/{video_id}", response_class=FileResponse, responses=VIDEO_RESPONSES)
 def video_file(video_id: VideoId, service: ServiceDep):
     """The video file, with Range support (206 partial content) so browsers can seek."""
-    reader = service.require_reader()
-    video = reader.video(video_id)
-    if video is None or video.status != "indexed":
-        raise HTTPException(404, f"no indexed video {video_id}")
-    try:
-        checked = reader.open_video_file(video)
-    except VideoFileError as exc:
-        log.warning("not serving video %d (%s): %s", video_id, video.path, exc.reason)
-        raise HTTPException(404, str(exc)) from None
-    path = Path(video.path)
-    media_type = VIDEO_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    checked = service.video_file(video_id)  # raises NotFoundError: a 404
+    name = checked.name  # as catalogued: a link's own name
+    media_type = VIDEO_TYPES.get(Path(name).suffix.lower()) or mimetypes.guess_type(name)[0] or "application/octet-stream"
     return CheckedFileResponse(checked, media_type)
 
 
@@ -90,7 +79,4 @@ def video_file(video_id: VideoId, service: ServiceDep):
 @router.head("/thumbnails/{segment_id}.jpg", response_class=FileResponse, responses={404: {}})
 def thumbnail(segment_id: SegmentId, service: ServiceDep):
     """The poster (JPEG) of a segment."""
-    path = service.require_reader().thumbnail_path(segment_id)
-    if not path.is_file():
-        raise HTTPException(404, f"no poster for segment {segment_id}")
-    return FileResponse(path, media_type="image/jpeg")
+    return FileResponse(service.poster(segment_id), media_type="image/jpeg")  # raises NotFoundError: a 404

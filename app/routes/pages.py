@@ -45,11 +45,11 @@ def search_page(request: Request, service: ServiceDep, q: str = "", k: str = "",
 def classify_page(request: Request, service: ServiceDep, segment: str = "", video: str = "", labels: str = ""):
     """Pick an indexed video (or the segment linked from a player) or upload one, enter labels, see the ranking."""
     videos, chosen_segment = [], None
-    if service.reader is not None:
+    if service.has_index():
         videos = service.library().indexed
         segment_id = _segment_id(segment)
         if segment_id is not None:
-            chosen_segment = service.reader.segments([segment_id]).get(segment_id)
+            chosen_segment = service.segment(segment_id)
     context = {
         "page": "classify",
         "videos": videos,

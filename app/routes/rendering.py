@@ -25,11 +25,16 @@ def _templates(request: Request) -> Jinja2Templates:
 
 def index_info(service: VidseekService) -> dict | None:
     """What the footer says about the loaded index; None when there is none."""
-    reader = service.reader
-    if reader is None:
+    summary = service.index_summary()
+    if summary is None:
         return None
-    m = reader.manifest
-    return {"model": m.model, "pretrained": m.pretrained, "count": m.count, "videos": m.videos, "created": m.created}
+    return {
+        "model": summary.model,
+        "pretrained": summary.pretrained,
+        "count": summary.segments,
+        "videos": summary.videos,
+        "created": summary.created,
+    }
 
 
 def render(request: Request, name: str, service: VidseekService, context: dict, status_code: int = 200) -> Response:

@@ -14,7 +14,7 @@ from app.present import result_of, segment_result
 from app.routes.media import MAX_ID
 from app.routes.uploads import form_file, too_large, upload_request
 from app.schemas import SearchResponse, SearchResult
-from app.services import Hit, NotAnImageError
+from app.services import Hit
 
 router = APIRouter(tags=["search"])
 MAX_QUERY_CHARS = 1000
@@ -118,10 +118,7 @@ async def search_image(
     if not data:
         raise HTTPException(422, "the uploaded file is empty")
     started = time.perf_counter()
-    try:
-        hits, total = await run_in_threadpool(service.search_image, data, k, offset, min_score)
-    except NotAnImageError as exc:
-        raise HTTPException(422, str(exc)) from None
+    hits, total = await run_in_threadpool(service.search_image, data, k, offset, min_score)  # NotAnImageError: 422
     return SearchResponse(query="", mode="image", took_ms=_ms_since(started), total=total, results=_results(hits))
 
 

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.deps import ServiceDep
+from app.errors import NotFoundError
 from app.routes.media import MAX_ID
 from app.routes.rendering import PAGE_METHODS, render
-from app.services import NotFoundError
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.api_route("/watch/{video_id}", methods=PAGE_METHODS, response_class=HTMLResponse)
 def watch_page(request: Request, video_id: int, service: ServiceDep, t: str = "", segment: str = ""):
-    if service.reader is None:
+    if not service.has_index():
         return render(request, "watch.html", service, {"page": "watch", "video": None, "problem": None}, status_code=503)
     try:
         if not 0 <= video_id <= MAX_ID:  # ids are 64-bit: anything else is no video, not a server error
@@ -41,7 +40,7 @@ def watch_page(request: Request, video_id: int, service: ServiceDep, t: str = ""
     context = {
         "page": "watch",
         "video": video,
-        "title": Path(video.path).name,
+        "title": video.title,
         "segments": segments,
         "current": current,
         "start": start,

@@ -1,11 +1,11 @@
 """Alembic's entry point for the catalog's schema migrations.
 
-vidseek runs it from :mod:`indexer.catalog` (``upgrade_catalog``), handing over an open connection in
+vidseek runs it from :mod:`indexer.index_dir.catalog` (``upgrade_catalog``), handing over an open connection in
 ``config.attributes["connection"]``; there is no alembic.ini. The models' metadata is the autogenerate target.
 After changing the models, write the next revision (then edit it, and keep tests/indexer/test_migrations.py green)::
 
     from alembic import command
-    from indexer.catalog import alembic_config
+    from indexer.index_dir.catalog import alembic_config
     config = alembic_config(url="sqlite:////tmp/scratch.db")
     command.upgrade(config, "head")
     command.revision(config, "what changed", autogenerate=True, rev_id="0002")
@@ -16,7 +16,7 @@ After changing the models, write the next revision (then edit it, and keep tests
 from alembic import context
 from sqlalchemy import create_engine
 
-from indexer.catalog import Base
+from indexer.index_dir.catalog import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,6 +1,6 @@
 import pytest
 
-from indexer.store import IndexReader
+from indexer import VIDEO_FAILED, open_index
 from tests.videos import make_video
 
 
@@ -13,7 +13,7 @@ def test_search_ranks_all_segments_by_cosine(client, built_index, service):
     assert len(results) == 6
     scores = [x["score"] for x in results]
     assert scores == sorted(scores, reverse=True)
-    reader = IndexReader(built_index)
+    reader = open_index(built_index)
     query = service.text_encoder.encode_text(["a red clip"])[0]  # bfloat16 where the CPU has it (auto)
     for x in results:
         assert x["score"] == pytest.approx(float(reader.segment_vector(x["segment_id"]) @ query), abs=1e-5)
@@ -66,7 +66,7 @@ def test_classify_an_upload(client, library):
 
 
 def test_classify_an_indexed_segment_matches_its_vector(client, built_index, _tiny_encoder):
-    reader = IndexReader(built_index)
+    reader = open_index(built_index)
     segment_id = client.get("/search", params={"q": "x", "k": 1}).json()["results"][0]["segment_id"]
     r = client.post("/classify", json={"segment_id": segment_id, "labels": ["dog", "cat"], "template": "a video of a {}."})
     assert r.status_code == 200
@@ -143,9 +143,9 @@ def test_only_catalogued_videos_by_id(client, built_index):
     assert client.get("/videos/999999").status_code == 404
     assert client.get("/videos/..%2F..%2Fetc%2Fpasswd").status_code in (404, 422)
     assert client.get("/videos/%2Fetc%2Fpasswd").status_code in (404, 422)
-    failed = [v for v in IndexReader(built_index).videos() if v.status == "failed"]
+    failed = open_index(built_index).video_records(VIDEO_FAILED)
     assert len(failed) == 1  # the corrupt file is catalogued as failed: never served
-    assert client.get(f"/videos/{failed[0].id}").status_code == 404
+    assert client.get(f"/videos/{failed[0].video_id}").status_code == 404
 
 
 def test_thumbnails(client):
@@ -171,5 +171,5 @@ def test_search_page(client):
     for k in (4, 8, 16, 32):
         assert f'<option value="{k}"' in html
     assert '<option value="16" selected>' in html
-    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/js/search.js").status_code == 200
     assert client.get("/", params={"k": "bogus", "min_score": "nan"}).status_code == 200

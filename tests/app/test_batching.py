@@ -9,13 +9,14 @@ import torch
 from pydantic import ValidationError
 
 from app import batching
-from app.batching import QueryEncoder, _Request
+from app.batching import QueryEncoder
 from app.services import VidseekService
 from app.settings import Settings
-from indexer.build import BuildOptions, manifest_for
-from indexer.decode import VideoInfo
+from indexer import open_index
+from indexer.decoders import VideoInfo
+from indexer.index_dir.writer import IndexWriter
+from indexer.pipeline.options import BuildOptions, manifest_for
 from indexer.segment import plan_segments
-from indexer.store import IndexReader, IndexWriter
 from models.quantize import text_precision
 
 SEGMENTS = 2000
@@ -24,16 +25,19 @@ SEGMENTS = 2000
 class GatedEncoder:
     """Wraps the tiny encoder: records each call's batch, holds the first call until ``gate`` opens, fails on 'boom'."""
 
-    def __init__(self, encoder):
+    def __init__(self, encoder, delays=()):
+        """``delays``: seconds the first calls take (one each, once the gate is open), as a larger model would."""
         self.inner = encoder
         self.dim = encoder.dim
         self.calls = []
+        self.delays = list(delays)
         self.entered = threading.Event()
         self.gate = threading.Event()
 
     def encode_text(self, texts, template="{}"):
         self.entered.set()
         self.gate.wait(10)
+        time.sleep(self.delays.pop(0) if self.delays else 0.0)
         self.calls.append(list(texts))
         if any("boom" in t for t in texts):
             raise RuntimeError("the encoder cannot take 'boom'")
@@ -58,7 +62,7 @@ def reader(request, _tiny_encoder, tmp_path_factory):
         info = VideoInfo(1000.0, 25.0, 64, 64, "h264")
         writer.add_video(f"/synthetic/{v}.mp4", f"fp{v}", 1, info, plan_segments(1000.0, 10.0), vectors[first : first + 100], [])
     writer.publish()
-    opened = IndexReader(index_dir)
+    opened = open_index(index_dir)
     assert opened.manifest.index_type == request.param
     yield opened
     opened.close()
@@ -235,63 +239,74 @@ def test_the_worker_runs_torch_with_its_own_thread_count(tiny_encoder):
         torch.set_num_threads(before)
 
 
-def put_later(queries: QueryEncoder, texts: list[str], after: float) -> threading.Timer:
-    timer = threading.Timer(after, lambda: [queries._queue.put(_Request(text, None)) for text in texts])
-    timer.start()
-    return timer
+def callers(queries: QueryEncoder, texts: list[str], after: float = 0.0) -> list[threading.Timer]:
+    """One caller thread per text, each encoding it ``after`` seconds from now."""
+    threads = [threading.Timer(after, queries.encode, args=(text,)) for text in texts]
+    for t in threads:
+        t.start()
+    return threads
 
 
-@pytest.fixture()
-def idle_queries(tiny_encoder, monkeypatch):
-    """A QueryEncoder whose worker has stopped, so the test takes its batches (``_take``) itself."""
+def join(threads) -> None:
+    for t in threads:
+        t.join(10)
+
+
+# How the worker gathers a batch (see app/batching.py): it expects as many callers as came in during its last batch
+# and waits for them at most half that batch's time (and GATHER_MAX_S, raised here so the batch's time decides).
+
+
+def test_callers_coming_back_together_are_embedded_in_one_call(tiny_encoder, monkeypatch):
     monkeypatch.setattr(batching, "GATHER_MAX_S", 1.0)
-    queries = QueryEncoder(tiny_encoder)
-    queries.close()
-    queries._worker.join(10)
-    return queries
-
-
-def test_a_batch_waits_briefly_for_as_many_callers_as_the_last_one_had(idle_queries):
-    idle_queries._expected, idle_queries._last_seconds = 4, 0.8  # waits at most min(1 s, 0.8 s / 2)
-    idle_queries._queue.put(_Request("first back", None))
-    timer = put_later(idle_queries, ["second", "third", "fourth", "fifth"], after=0.05)
-    started = time.monotonic()
-    batch = idle_queries._take()
-    waited = time.monotonic() - started
-    timer.join()
-    assert [r.text for r in batch][:4] == ["first back", "second", "third", "fourth"]
-    assert 0.04 < waited < 0.3  # until the expected callers came, not until the deadline
-
-
-def test_a_lone_caller_never_waits(idle_queries):
-    idle_queries._expected, idle_queries._last_seconds = 1, 0.4
-    idle_queries._queue.put(_Request("alone", None))
-    timer = put_later(idle_queries, ["later"], after=0.05)
-    started = time.monotonic()
-    assert [r.text for r in idle_queries._take()] == ["alone"]
-    assert time.monotonic() - started < 0.04
-    timer.join()
-
-
-def test_callers_that_do_not_come_are_waited_for_only_until_the_deadline(idle_queries):
-    idle_queries._expected, idle_queries._last_seconds = 8, 0.2  # deadline: 0.1 s
-    idle_queries._queue.put(_Request("the others left", None))
-    started = time.monotonic()
-    assert [r.text for r in idle_queries._take()] == ["the others left"]
-    assert 0.09 < time.monotonic() - started < 0.5
-
-
-def test_the_worker_expects_the_callers_that_came_during_its_last_batch(tiny_encoder):
-    gated = GatedEncoder(tiny_encoder)
+    gated = GatedEncoder(tiny_encoder, delays=[0.8, 0.8])
     queries = QueryEncoder(gated)
-    expected_at_call = []
-    encode_text = gated.encode_text
-    gated.encode_text = lambda texts, template="{}": expected_at_call.append(queries._expected) or encode_text(texts)
-    in_one_batch(queries, gated, [lambda i=i: queries.encode(f"query {i}") for i in range(5)])
-    deadline = time.monotonic() + 10
-    while queries._expected != 5 and time.monotonic() < deadline:  # set once the batch is searched and answered
-        time.sleep(0.005)
-    assert gated.calls == [["hold the worker"], [f"query {i}" for i in range(5)]]
-    assert expected_at_call == [1, 1 + 5]  # nothing known at first; then the held batch's 1 and the 5 queued behind it
-    assert queries._expected == 5  # the last batch's 5, none queued during it
+    in_one_batch(queries, gated, [lambda i=i: queries.encode(f"first round {i}") for i in range(4)])  # 4 in 0.8 s
+    started = time.monotonic()
+    first = callers(queries, ["first back"])
+    others = callers(queries, ["second", "third", "fourth"], after=0.05)
+    join(first)
+    waited = time.monotonic() - started
+    join(others)
+    assert sorted(gated.calls[-1]) == ["first back", "fourth", "second", "third"]
+    assert waited < 0.4  # until the expected callers came, not until the deadline (half of 0.8 s)
+    queries.close()
+
+
+def test_a_lone_caller_never_waits(tiny_encoder, monkeypatch):
+    monkeypatch.setattr(batching, "GATHER_MAX_S", 1.0)
+    gated = GatedEncoder(tiny_encoder, delays=[1.0])
+    gated.gate.set()
+    queries = QueryEncoder(gated)
+    queries.encode("warm up")  # a batch of one caller, in 1 s: had the worker waited, it would wait up to 0.5 s
+    later = callers(queries, ["later"], after=0.2)
+    queries.encode("alone")
+    join(later)
+    assert gated.calls == [["warm up"], ["alone"], ["later"]]
+    queries.close()
+
+
+def test_callers_that_do_not_come_are_waited_for_only_until_the_deadline(tiny_encoder, monkeypatch):
+    monkeypatch.setattr(batching, "GATHER_MAX_S", 1.0)
+    gated = GatedEncoder(tiny_encoder, delays=[0.2, 0.2])
+    queries = QueryEncoder(gated)
+    in_one_batch(queries, gated, [lambda i=i: queries.encode(f"round {i}") for i in range(8)])  # 8 in 0.2 s
+    started = time.monotonic()
+    queries.encode("the others left")  # waits for 7 more, at most 0.1 s
+    assert 0.09 < time.monotonic() - started < 0.5
+    assert gated.calls[-1] == ["the others left"]
+    queries.close()
+
+
+def test_the_worker_expects_the_callers_that_came_during_its_last_batch(tiny_encoder, monkeypatch):
+    monkeypatch.setattr(batching, "GATHER_MAX_S", 1.0)
+    gated = GatedEncoder(tiny_encoder, delays=[0.6])
+    gated.gate.set()
+    queries = QueryEncoder(gated)
+    holder = callers(queries, ["hold the worker"])
+    assert gated.entered.wait(10)
+    queued = callers(queries, ["one", "two", "three"])  # come in while the worker embeds (0.6 s)
+    late = callers(queries, ["four"], after=0.7)  # 0.1 s after that batch: within the 0.3 s the three then wait
+    join(holder + queued + late)
+    assert gated.calls[0] == ["hold the worker"]
+    assert sorted(gated.calls[1]) == ["four", "one", "three", "two"]  # 1 + 3 expected: the three waited for a fourth
     queries.close()

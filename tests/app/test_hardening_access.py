@@ -39,7 +39,15 @@ def local_assets(html: str) -> list[str]:
 
 @pytest.mark.parametrize(
     "path",
-    ["/docs", "/redoc", "/openapi.json", "/static/app.js", "/static/app.css", "/static-docs/swagger-ui-bundle.js", "/"],
+    [
+        "/docs",
+        "/redoc",
+        "/openapi.json",
+        "/static/js/search.js",
+        "/static/css/base.css",
+        "/static-docs/swagger-ui-bundle.js",
+        "/",
+    ],
 )
 def test_closed_search_closes_the_docs_the_schema_and_the_static_files(closed, path):
     refused = closed.get(path)
@@ -58,7 +66,7 @@ def test_closed_search_leaves_healthz_open_and_says_nothing_of_unknown_paths(clo
 
 def test_open_search_leaves_the_docs_and_the_assets_open(built_index, service):
     client = TestClient(create_app(Settings(index_dir=built_index, api_key=KEY), service))
-    for path in ("/docs", "/openapi.json", "/static/app.js", "/static-docs/swagger-ui.css"):
+    for path in ("/docs", "/openapi.json", "/static/js/search.js", "/static-docs/swagger-ui.css"):
         assert client.get(path).status_code == 200, path
 
 

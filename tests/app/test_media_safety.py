@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.services import VidseekService
 from app.settings import Settings
-from indexer.build import BuildOptions, build_index
-from indexer.catalog import sqlite_url
-from indexer.store import IndexCatalogError, IndexReader
+from indexer import IndexCatalogError, IndexReader, open_index
+from indexer.index_dir.catalog import sqlite_url
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from tests.videos import make_video
 
 
@@ -26,8 +27,8 @@ def served(tmp_path, _tiny_encoder):
     (library / "link.mp4").symlink_to(library / "b.mp4")
     index_dir = tmp_path / "index"
     build_index(_tiny_encoder, BuildOptions(library, index_dir, frames=2, workers=1, progress=False))
-    reader = IndexReader(index_dir)
-    ids = {os.path.basename(v.path): v.id for v in reader.videos()}
+    reader = open_index(index_dir)
+    ids = {v.title: v.video_id for v in reader.video_records()}
     reader.close()
     settings = Settings(index_dir=index_dir)
     with TestClient(create_app(settings, VidseekService(settings, encoder=_tiny_encoder))) as client:

@@ -8,11 +8,11 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.services import VidseekService
 from app.settings import Settings
-from indexer.store import IndexReader
+from indexer import open_index
 
 
 def video_ids(built_index) -> dict[str, int]:
-    return {v.path.rsplit("/", 1)[-1]: v.id for v in IndexReader(built_index).videos()}
+    return {v.title: v.video_id for v in open_index(built_index).video_records()}
 
 
 def test_pages_share_the_layout(client):
@@ -29,8 +29,10 @@ def test_search_page_carries_like_and_state(client):
     assert '"like": 5' in state and '"k": 4' in state
     assert '"like": null' in client.get("/", params={"like": "-3"}).text
     assert 'id="image-input"' in html and 'id="min-score-range"' in html and 'id="query-banner"' in html
-    for name in ("app.js", "app.css", "watch.js", "classify.js"):
-        assert client.get(f"/static/{name}").status_code == 200
+    linked = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
+    assert "js/search.js" in linked and "css/base.css" in linked
+    for name in linked:
+        assert client.get(f"/static/{name}").status_code == 200, name
 
 
 def test_library_page(client, built_index):
@@ -52,7 +54,7 @@ def test_watch_page(client, built_index):
     assert html.count('<li class="segment') == 3
     assert re.search(r'class="segment is-matched"[^>]*data-start="10"', html)  # the segment holding t
     assert "00:00–00:10" in html and "00:20–00:25" in html and 'href="/?like=' in html
-    segment_id = IndexReader(built_index).video(video_id).segments[2].id
+    segment_id = open_index(built_index).video_segments(video_id)[2].segment_id
     html = client.get(f"/watch/{video_id}", params={"t": "nonsense", "segment": str(segment_id)}).text
     assert 'data-start="0"' in html and re.search(r'class="segment is-matched"[^>]*data-start="20"', html)
     assert 'data-start="25"' in client.get(f"/watch/{video_id}", params={"t": "1e9"}).text  # clamped to the end
@@ -70,7 +72,7 @@ def test_classify_page(client, built_index):
     html = client.get("/classify", params={"video": str(ids["green.mp4"])}).text
     assert html.count("<option value=") == 4 and "corrupt.mp4" not in html
     assert f'<option value="{ids["green.mp4"]}" selected>' in html
-    segment_id = IndexReader(built_index).video(ids["red.mp4"]).segments[0].id
+    segment_id = open_index(built_index).video_segments(ids["red.mp4"])[0].segment_id
     html = client.get("/classify", params={"segment": str(segment_id), "labels": "a,b"}).text
     assert f'data-segment-id="{segment_id}" checked' in html and 'value="a,b"' in html
     assert 'value="segment"' not in client.get("/classify", params={"segment": "999999"}).text

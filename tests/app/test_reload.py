@@ -4,7 +4,8 @@ import shutil
 
 from app.services import VidseekService
 from app.settings import Settings
-from indexer.build import BuildOptions, build_index
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from models import load_encoder
 from tests.videos import make_video
 
@@ -40,7 +41,7 @@ def test_service_keeps_serving_when_the_new_index_has_another_model(tmp_path, bu
 def test_service_keeps_serving_when_the_new_catalog_is_at_another_revision(tmp_path, built_index, library, _tiny_encoder):
     import sqlite3
 
-    from indexer.store import IndexCatalogError, current_generation
+    from indexer import IndexCatalogError, current_generation
 
     index_dir = tmp_path / "index"
     shutil.copytree(built_index, index_dir)

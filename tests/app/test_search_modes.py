@@ -1,4 +1,5 @@
-"""GET /search?like= ("more like this") and POST /search/image (query by picture)."""
+"""GET /search?like= ("more like this") and POST /search/image (query by picture); the picture's own decoding is
+tested with indexer.clips (tests/indexer/test_clips.py)."""
 
 import io
 
@@ -6,9 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.services import MAX_IMAGE_PIXELS, NotAnImageError, image_frame
-from indexer.build import POSTER_SHORT_SIDE
-from indexer.store import IndexReader
+from indexer import open_index
+from indexer.clips import decode_short_side, image_frame
 
 SEGMENTS = 6
 
@@ -33,7 +33,7 @@ def test_more_like_a_segment_ranks_by_its_own_vector_and_leaves_it_out(client, b
     assert body["like"]["title"] == query["title"] and body["like"]["start"] == query["start"]
     ids = [x["segment_id"] for x in body["results"]]
     assert query["segment_id"] not in ids and len(ids) == SEGMENTS - 1 == body["total"]
-    reader = IndexReader(built_index)
+    reader = open_index(built_index)
     vector = reader.segment_vector(query["segment_id"])
     for x in body["results"]:
         assert x["score"] == pytest.approx(float(reader.segment_vector(x["segment_id"]) @ vector), abs=1e-5)
@@ -78,9 +78,9 @@ def test_search_by_picture_is_a_one_frame_clip(client, built_index, _tiny_encode
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["mode"] == "image" and body["total"] == SEGMENTS and len(body["results"]) == SEGMENTS
-    vector = _tiny_encoder.encode_video(image_frame(data, max(_tiny_encoder.preprocess.resize, POSTER_SHORT_SIDE)))
+    vector = _tiny_encoder.encode_video(image_frame(data, decode_short_side(_tiny_encoder.preprocess.resize)))
     assert np.linalg.norm(vector) == pytest.approx(1, abs=1e-5)
-    reader = IndexReader(built_index)
+    reader = open_index(built_index)
     for x in body["results"]:
         assert x["score"] == pytest.approx(float(reader.segment_vector(x["segment_id"]) @ vector), abs=1e-4)
     page = client.post("/search/image", files={"file": ("red.png", data, "image/png")}, params={"k": 2, "offset": 2}).json()
@@ -121,33 +121,6 @@ def test_search_by_picture_upload_limit_is_413(client):
     Image.fromarray(noise).save(buffer, "PNG")  # ~1.5 MB: over the 1 MB limit of these tests
     r = client.post("/search/image", files={"file": ("big.png", buffer.getvalue(), "image/png")})
     assert r.status_code == 413
-
-
-def test_image_frame_matches_how_frames_are_indexed():
-    frame = image_frame(picture(size=(640, 480)), 224)
-    assert frame.shape == (1, 224, 299, 3) and frame.dtype == np.uint8 and frame.flags.writeable
-    assert tuple(frame[0, 100, 100]) == pytest.approx((220, 30, 30), abs=3)
-    tall = image_frame(picture(size=(30, 100), mode="RGBA", color=(0, 0, 255, 0)), 224)
-    assert tall.shape == (1, 747, 224, 3)  # small pictures are scaled up, alpha dropped
-
-
-def test_image_frame_follows_exif_orientation():
-    image = Image.new("RGB", (80, 40), (0, 0, 0))
-    exif = image.getexif()
-    exif[0x0112] = 6  # rotate 90° on display
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", exif=exif)
-    assert image_frame(buffer.getvalue(), 224).shape == (1, 448, 224, 3)  # shown portrait
-
-
-def test_image_frame_refuses_decompression_bombs():
-    side = int(MAX_IMAGE_PIXELS**0.5) + 100
-    buffer = io.BytesIO()
-    Image.new("1", (side, side)).save(buffer, "PNG")  # tiny file, huge picture
-    with pytest.raises(NotAnImageError, match="pixels"):
-        image_frame(buffer.getvalue(), 224)
-    with pytest.raises(NotAnImageError):
-        image_frame(b"GIF89a broken", 224)
 
 
 @pytest.mark.parametrize("like", [2**63, 10**30])

@@ -6,12 +6,14 @@ with ``executable_path``: no browser download. Screenshots go to tests/artifacts
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -33,8 +35,9 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def serve(index_dir: Path, encoder) -> tuple[str, callable]:
-    """Start the app for ``index_dir`` in a uvicorn thread on 127.0.0.1:<free port>; returns (base URL, stop)."""
+def serve(index_dir: Path, encoder, **app_options) -> tuple[str, callable]:
+    """Start the app for ``index_dir`` in a uvicorn thread on 127.0.0.1:<free port>; returns (base URL, stop).
+    ``app_options`` go to ``create_app`` (``examples``, ``classify_template``)."""
     import uvicorn
 
     from app.main import create_app
@@ -42,7 +45,7 @@ def serve(index_dir: Path, encoder) -> tuple[str, callable]:
     from app.settings import Settings
 
     settings = Settings(index_dir=index_dir, max_upload_mb=5)
-    app = create_app(settings, VidseekService(settings, encoder=encoder))
+    app = create_app(settings, VidseekService(settings, encoder=encoder), **app_options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))  # the port is ours before uvicorn starts: no race for it
@@ -106,3 +109,31 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def open_page(page, url: str):
+    """Go to ``url`` and wait until the page's script has wired its handlers."""
+    page.goto(url)
+    page.wait_for_function("document.documentElement.dataset.ready === '1'")
+    return page
+
+
+def cards(page):
+    """The result cards the page shows (not those the minimum score hides)."""
+    return page.locator("#results .result:not([hidden])")
+
+
+def wait_for_cards(page, n: int):
+    """Wait until the page shows ``n`` cards and has stopped loading."""
+    page.wait_for_function(
+        "n => document.querySelectorAll('#results .result:not([hidden])').length === n "
+        "&& document.querySelector('#status').dataset.state !== 'loading'",
+        arg=n,
+    )
+
+
+def png(color=(220, 30, 30), size=(64, 48)) -> bytes:
+    """A small solid-colour PNG picture."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -4,7 +4,7 @@ imports the plugin's module, and a test module would bring torch into each of th
 import os
 from pathlib import Path
 
-from indexer.decode import get_decoder
+from indexer.decoders import get_decoder
 
 
 class CrashOnCrashFiles:

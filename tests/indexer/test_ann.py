@@ -12,7 +12,7 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer.ann import GpuUnavailableError, build_search_index, gpu_clustering_index, gpu_count, tune_for_search
+from indexer.index_dir.ann import GpuUnavailableError, build_search_index, gpu_clustering_index, gpu_count, tune_for_search
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_no_gpu_trains_on_the_cpu(monkeypatch, store, caplog):
     assert gpu_clustering_index(16) is None and gpu_clustering_index(16, gpu=False) is None
     with pytest.raises(GpuUnavailableError):
         gpu_clustering_index(16, gpu=True)
-    with caplog.at_level(logging.INFO, logger="indexer.ann"):
+    with caplog.at_level(logging.INFO, logger="indexer.index_dir.ann"):
         build_search_index(store, "ivfpq")
     assert "k-means on the CPU" in caplog.text
 
@@ -87,7 +87,7 @@ def test_gpu_clustering_index_is_a_flat_inner_product_copy(fake_gpus):
 def test_build_through_the_gpu_plumbing_saves_the_cpu_index(fake_gpus, store, caplog):
     plain = build_search_index(store, "ivfpq", gpu=False)
     assert fake_gpus == []
-    with caplog.at_level(logging.INFO, logger="indexer.ann"):
+    with caplog.at_level(logging.INFO, logger="indexer.index_dir.ann"):
         via_gpu = build_search_index(store, "ivfpq")
     assert "k-means on 2 GPU(s)" in caplog.text
     (clustering,) = fake_gpus
@@ -104,7 +104,7 @@ def test_build_through_the_gpu_plumbing_saves_the_cpu_index(fake_gpus, store, ca
 
 
 def test_gpu_false_trains_on_the_cpu_even_with_gpus(fake_gpus, store, caplog):
-    with caplog.at_level(logging.INFO, logger="indexer.ann"):
+    with caplog.at_level(logging.INFO, logger="indexer.index_dir.ann"):
         build_search_index(store, "ivfpq", gpu=False)
     assert fake_gpus == [] and "k-means on the CPU" in caplog.text
 

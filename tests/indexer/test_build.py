@@ -8,19 +8,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from indexer.build import BuildOptions, build_index
-from indexer.catalog import Segment, Video, connect, sqlite_url
-from indexer.decode import get_decoder
+from indexer.decoders import get_decoder
+from indexer.errors import IndexBusyError, IndexMismatchError, IndexWriteError
+from indexer.index_dir.catalog import Segment, Video, connect, sqlite_url
+from indexer.index_dir.layout import current_generation
+from indexer.index_dir.manifest import read_manifest
+from indexer.index_dir.reader import IndexReader
+from indexer.index_dir.writer import IndexWriter
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from indexer.segment import sample_frame_times
-from indexer.store import (
-    IndexBusyError,
-    IndexMismatchError,
-    IndexReader,
-    IndexWriteError,
-    IndexWriter,
-    current_generation,
-    read_manifest,
-)
 from tests.videos import make_video, read_frame_number
 
 
@@ -133,7 +130,7 @@ def test_a_failed_build_leaves_the_published_index(tmp_path, built_index, librar
 
 
 def test_one_build_at_a_time(tmp_path, built_index, _tiny_encoder):
-    from indexer.build import manifest_for
+    from indexer.pipeline.options import manifest_for
 
     index_dir = tmp_path / "index"
     shutil.copytree(built_index, index_dir)
@@ -193,7 +190,7 @@ def test_approximate_index_types(tmp_path, built_index, library, _tiny_encoder, 
 
 
 def test_index_type_is_chosen_by_size():
-    from indexer.ann import choose_index_type
+    from indexer.index_dir.ann import choose_index_type
 
     assert choose_index_type(5_000) == "flat"
     assert choose_index_type(500_000) == "hnsw"
@@ -234,7 +231,7 @@ def test_any_chunking_and_worker_count_gives_the_same_index(tmp_path, library, b
 def test_a_file_that_kills_its_worker_fails_alone(tmp_path, _tiny_encoder):
     """The pool is restarted and the files in flight retried; the files in flight with the crashing one are not
     blamed for its second crash (a file that was in flight during a crash is retried on its own)."""
-    from indexer.build import CRASHED
+    from indexer.pipeline.plan import CRASHED
 
     library = tmp_path / "lib"
     for name in ("a", "b", "crash", "d", "e", "f"):
@@ -251,7 +248,7 @@ def test_decoded_segments_wait_for_a_slow_encoder_in_bounded_numbers(tmp_path, _
     """When the encoder is the slower stage, decoding pauses instead of piling up frames (~2 MB a segment)."""
     import time
 
-    from indexer.build import Committer
+    from indexer.pipeline.commit import Committer
 
     library = tmp_path / "lib"
     for i in range(16):
@@ -290,7 +287,7 @@ def test_embedding_threads_leave_the_decoders_their_cores():
 
     import torch
 
-    from indexer.build import EmbedThreads
+    from indexer.pipeline.workers import EmbedThreads
 
     class RecordingEncoder:
         def __init__(self):

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.store import IndexReader
+from indexer.index_dir.reader import IndexReader
 from tests.videos import make_video
 
 BUILD = """
 import sys
 from pathlib import Path
-from indexer.build import BuildOptions, build_index
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from models import load_encoder
 encoder = load_encoder("vidseek-tiny", sys.argv[3], "cpu")
 build_index(encoder, BuildOptions(Path(sys.argv[1]), Path(sys.argv[2]), frames=4, segment_seconds=2, batch_size=2,
@@ -84,7 +85,8 @@ def test_decode_workers_die_with_a_killed_build(setup):
     root, library, weights, _, duration = setup
     process = subprocess.Popen([sys.executable, "-c", BUILD, str(library), str(root / "orphans"), str(weights), "0"])
     try:
-        for _ in range(100):  # wait until its decode workers exist
+        started = time.monotonic()
+        while time.monotonic() - started < 60:  # wait until its decode workers exist (a loaded machine: 20 s)
             children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
             if children:
                 break

@@ -1,6 +1,7 @@
 import pytest
 
-from indexer.decode import DecodeError, get_decoder, scaled_size
+from indexer.decoders import get_decoder, scaled_size
+from indexer.errors import DecodeError
 from tests.videos import make_corrupt, make_video, read_frame_number
 
 FPS = 10

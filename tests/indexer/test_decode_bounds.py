@@ -4,8 +4,10 @@ without naming the file (an upload's name is a server temp path)."""
 
 import pytest
 
-from indexer.build import BuildOptions, build_index
-from indexer.decode import DecodeError, get_decoder, scaled_size
+from indexer.decoders import get_decoder, scaled_size
+from indexer.errors import DecodeError
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from tests.videos import make_corrupt, make_video
 
 

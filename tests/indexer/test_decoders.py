@@ -9,8 +9,10 @@ import av
 import numpy as np
 import pytest
 
-from indexer.build import BuildOptions, build_index
-from indexer.decode import DECODERS, DecodeError, VerifiedDecoder, get_decoder
+from indexer.decoders import DECODERS, VerifiedDecoder, get_decoder
+from indexer.errors import DecodeError
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from tests.realdata import FILES
 from tests.videos import make_video
 
@@ -133,7 +135,7 @@ def test_decord_build_never_indexes_wrong_frames(name, real_library, tmp_path, _
     pyav = build_index(_tiny_encoder, BuildOptions(library, tmp_path / "a", frames=8, workers=1, progress=False))
     dec = build_index(_tiny_encoder, BuildOptions(library, tmp_path / "b", frames=8, workers=1, progress=False, decoder="decord"))
     assert dec.indexed == pyav.indexed == 1
-    from indexer.store import IndexReader
+    from indexer.index_dir.reader import IndexReader
 
     a, b = IndexReader(tmp_path / "a"), IndexReader(tmp_path / "b")
     va = a.video(a.videos()[0].id).segments

@@ -7,8 +7,11 @@ import sqlite3
 import faiss
 import pytest
 
-from indexer.build import BuildOptions, build_index
-from indexer.store import IndexReader, IndexWriteError, current_generation
+from indexer.errors import IndexWriteError
+from indexer.index_dir.layout import current_generation
+from indexer.index_dir.reader import IndexReader
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from tests.videos import make_video
 
 

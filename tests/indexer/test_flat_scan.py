@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.build import BuildOptions, manifest_for
-from indexer.decode import VideoInfo
+from indexer import IndexReader
+from indexer.decoders.base import VideoInfo
+from indexer.index_dir.flat_search import BF16_SCORE_ERROR, FlatScan
+from indexer.index_dir.writer import IndexWriter
+from indexer.pipeline.options import BuildOptions, manifest_for
 from indexer.segment import plan_segments
-from indexer.store import BF16_SCORE_ERROR, IndexReader, IndexWriter
 
 DIM = 64
 
@@ -63,9 +65,9 @@ def test_bfloat16_scan_answers_exactly_as_the_float32_one(clustered_index, k, of
         ]
     )
     exact, fast = IndexReader(index_dir, bf16_scan=False), IndexReader(index_dir, bf16_scan=True)
-    assert exact._flat_bf16 is None and fast._flat_bf16 is not None
     assert_same(answers(fast, queries, k, offset), answers(exact, queries, k, offset))
     assert_same(answers(fast, queries[:1], k, offset), answers(exact, queries[:1], k, offset))  # a lone query too
+    assert_same([fast.search(q, k, offset) for q in queries[:3]], answers(exact, queries[:3], k, offset))
     # Scores of the float32 product also agree with FAISS's own search.
     assert_same(answers(exact, queries[:3], k, offset), [exact.search(q, k, offset) for q in queries[:3]])
 
@@ -80,9 +82,8 @@ def test_rows_the_bfloat16_scan_cannot_prove_go_to_the_float32_scan(_tiny_encode
     )
     reader = IndexReader(publish(tmp_path / "ties", _tiny_encoder, vectors), bf16_scan=True)
     queries = np.concatenate([base, unit(rng.normal(size=(1, _tiny_encoder.dim)))])
-    scores, ids = np.zeros((2, 8), np.float32), np.zeros((2, 8), np.int64)
-    left = reader._bf16_search(queries, 8, [None, None], scores, ids)
-    assert left.tolist() == [0]
+    _, _, proven = FlatScan.of_index(reader.index, bf16=True).bf16_top(queries, 8)
+    assert proven.tolist() == [False, True]
     assert_same(answers(reader, queries, 8), answers(IndexReader(reader.root, bf16_scan=False), queries, 8))
 
 

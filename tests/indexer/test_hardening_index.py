@@ -12,21 +12,15 @@ from alembic import command
 from sqlalchemy import create_engine, make_url, select, text
 from sqlalchemy.orm import Session
 
-from indexer.build import BuildOptions, build_index
-from indexer.catalog import VIDEO_FAILED, Video, alembic_config, head_revision, sqlite_url
+from indexer import IndexCatalogError, IndexReader, Manifest, current_generation, read_manifest
 from indexer.dataset import Example, load_clips
+from indexer.index_dir.catalog import VIDEO_FAILED, Video, alembic_config, head_revision, sqlite_url
+from indexer.index_dir.reader import index_catalog_revision
+from indexer.index_dir.writer import IndexWriter, upgrade_index_catalog
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from indexer.scan import scan_library
 from indexer.segment import plan_segments
-from indexer.store import (
-    IndexCatalogError,
-    IndexReader,
-    IndexWriter,
-    Manifest,
-    current_generation,
-    index_catalog_revision,
-    read_manifest,
-    upgrade_index_catalog,
-)
 from tests.videos import make_video
 
 POSTGRES_URL = os.environ.get("VIDSEEK_TEST_POSTGRES_URL")
@@ -72,7 +66,7 @@ def test_links_inside_the_library_are_followed_and_links_out_of_it_are_reported(
 
 
 def test_reader_opens_only_the_indexed_file_inside_the_library(tmp_path, small_library, _tiny_encoder):
-    from indexer.store import VideoFileError
+    from indexer import VideoFileError
 
     index_dir = tmp_path / "index"
     (small_library / "link_in.mp4").symlink_to(small_library / "b.mp4")
@@ -106,7 +100,7 @@ def test_reader_opens_only_the_indexed_file_inside_the_library(tmp_path, small_l
 def test_catalog_from_before_file_identity_is_upgraded_served_and_filled_in_without_reembedding(
     tmp_path, small_library, _tiny_encoder
 ):
-    from indexer.store import VideoFileError
+    from indexer import VideoFileError
 
     index_dir = tmp_path / "index"
     build_index(_tiny_encoder, options(small_library, index_dir))
@@ -164,8 +158,8 @@ def catalog_url(request, tmp_path):
 def test_any_device_and_inode_number_and_sizes_past_2_gib_are_catalogued(tmp_path, catalog_url):
     """st_dev and st_ino are unsigned 64-bit (network and overlay filesystems use the high bit); SQL integers are
     signed: they are stored wrapped, and compared wrapped. PostgreSQL's INTEGER is 32-bit: sizes are BIGINT."""
-    from indexer.catalog import int64
-    from indexer.decode import VideoInfo
+    from indexer.decoders.base import VideoInfo
+    from indexer.index_dir.catalog import int64
 
     manifest = Manifest(model="m", pretrained="none", weights_fingerprint="w", dim=4, frames=2, segment_seconds=10, preprocess={})
     writer = IndexWriter(tmp_path / "index", manifest, db_url=catalog_url)
@@ -222,8 +216,8 @@ def test_external_catalog_is_named_in_the_manifest_and_asked_for(tmp_path, small
 
 
 def test_catalog_location_never_records_the_password_and_old_manifests_still_load(tmp_path):
-    from indexer.catalog import catalog_location
-    from indexer.store import ExternalCatalogError
+    from indexer import ExternalCatalogError
+    from indexer.index_dir.catalog import catalog_location
 
     location = catalog_location("postgresql+psycopg://vidseek:s3cret@db.example:5433/videos")
     assert location == {"dialect": "postgresql", "host": "db.example", "port": 5433, "database": "videos"}

@@ -14,8 +14,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, select, text
 from sqlalchemy.orm import Session
 
-from indexer import catalog
-from indexer.catalog import (
+from indexer import IndexCatalogError, IndexReader, Manifest, current_generation
+from indexer.errors import IndexBusyError
+from indexer.index_dir import catalog
+from indexer.index_dir.catalog import (
     INITIAL_REVISION,
     VIDEO_INDEXED,
     Base,
@@ -29,16 +31,8 @@ from indexer.catalog import (
     head_revision,
     upgrade_catalog,
 )
-from indexer.store import (
-    IndexBusyError,
-    IndexCatalogError,
-    IndexReader,
-    IndexWriter,
-    Manifest,
-    current_generation,
-    index_catalog_revision,
-    upgrade_index_catalog,
-)
+from indexer.index_dir.reader import index_catalog_revision
+from indexer.index_dir.writer import IndexWriter, upgrade_index_catalog
 
 POSTGRES_URL = os.environ.get("VIDSEEK_TEST_POSTGRES_URL")
 PREVIOUS_HEAD = head_revision()  # this code's head: the "previous release" of the newer_code fixture
@@ -100,9 +94,7 @@ def newer_code(tmp_path, monkeypatch):
     shutil.copytree(catalog.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
     (migrations / "versions" / "0002_test.py").write_text(NEXT_REVISION.replace("PREVIOUS_HEAD", PREVIOUS_HEAD))
     monkeypatch.setattr(catalog, "MIGRATIONS_DIR", migrations)
-    catalog._scripts.cache_clear()
-    yield "0002_test"
-    catalog._scripts.cache_clear()
+    return "0002_test"
 
 
 def schema_diffs(engine) -> list:

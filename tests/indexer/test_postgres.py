@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.services import VidseekService
 from app.settings import Settings
-from indexer.build import BuildOptions, build_index
-from indexer.catalog import Base, connect
-from indexer.store import IndexReader, read_manifest
+from indexer import IndexReader, read_manifest
+from indexer.index_dir.catalog import Base, connect
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from tests.videos import make_video
 
 URL = os.environ.get("VIDSEEK_TEST_POSTGRES_URL")

@@ -13,10 +13,14 @@ import pytest
 import torch
 
 from app import cli
-from indexer.build import CRASHED, BuildOptions, build_index
-from indexer.decode import PyAVDecoder
-from indexer.ray_build import EmbedSegments, EncoderRecipe, RayBuildError, build_index_on_ray
-from indexer.store import IndexReader, read_manifest
+from indexer.decoders import PyAVDecoder
+from indexer.errors import RayBuildError
+from indexer.index_dir.manifest import read_manifest
+from indexer.index_dir.reader import IndexReader
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
+from indexer.pipeline.plan import CRASHED
+from indexer.pipeline.ray import EmbedSegments, EncoderRecipe, build_index_on_ray
 from tests.videos import make_corrupt, make_video
 
 CRASHING_DECODER = f"{__name__}:CrashingDecoder"

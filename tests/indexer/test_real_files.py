@@ -4,8 +4,9 @@ headers)."""
 
 import av
 
-from indexer.build import BuildOptions, build_index
-from indexer.store import IndexReader
+from indexer.index_dir.reader import IndexReader
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from tests.realdata import FILES
 
 

@@ -9,8 +9,11 @@ import types
 import numpy as np
 import pytest
 
-from indexer.build import BuildOptions, build_index
-from indexer.decode import DecodeError, DecoderUnavailableError, TorchCodecDecoder, _frame_index, get_decoder
+from indexer.decoders import get_decoder
+from indexer.decoders.torchcodec import TorchCodecDecoder, frame_index
+from indexer.errors import DecodeError, DecoderUnavailableError
+from indexer.pipeline.local import build_index
+from indexer.pipeline.options import BuildOptions
 from tests.realdata import FILES
 from tests.videos import make_corrupt, make_video, read_frame_number
 
@@ -78,11 +81,11 @@ def test_random_instants_match_pyav(torchcodec, numbered):
 def test_only_the_span_asked_is_demuxed(numbered):
     """A long video is read chunk by chunk: each read indexes its own span (from the keyframe before it), not the
     whole file again."""
-    middle = _frame_index(numbered, 12.3, 13.1)
+    middle = frame_index(numbered, 12.3, 13.1)
     assert 10.0 <= middle.pts[0] * middle.time_base <= 12.3 and middle.keyframes[0]  # keyframes every 2 s
     assert 13.1 < middle.pts[-1] * middle.time_base < 14.0 and not middle.complete
-    assert _frame_index(numbered, 19.0, 25.0).complete
-    assert len(_frame_index(numbered, 0.0, 30.0).pts) == 20 * FPS
+    assert frame_index(numbered, 19.0, 25.0).complete
+    assert len(frame_index(numbered, 0.0, 30.0).pts) == 20 * FPS
 
 
 def test_frames_come_in_the_order_asked(torchcodec, numbered):
@@ -116,12 +119,13 @@ def test_not_a_video_raises_decode_error(torchcodec, tmp_path, numbered):
 
 
 def test_a_torchcodec_failure_is_redone_with_pyav_and_said(torchcodec, numbered, monkeypatch):
-    def fails(*args):
-        raise DecodeError("torchcodec returned the frame at 1.000s for the frame at 0.960s")
+    def fails(*args, **kwargs):
+        raise RuntimeError("Could not decode the frame")  # what torchcodec raises for an FFmpeg failure
 
-    monkeypatch.setattr(torchcodec, "_read", fails)
+    monkeypatch.setattr("torchcodec.decoders.VideoDecoder", fails)
     frames = torchcodec.read(numbered, [1.0, 5.0], 64)
-    assert frames.note and "torchcodec failed" in frames.note and "pyav" in frames.note
+    assert frames.note and "torchcodec failed" in frames.note and "Could not decode the frame" in frames.note
+    assert frames.note.endswith("decoded with pyav")
     np.testing.assert_array_equal(frames.images, get_decoder("pyav").read(numbered, [1.0, 5.0], 64).images)
 
 
@@ -151,7 +155,7 @@ def test_a_build_with_torchcodec_indexes_what_pyav_does(torchcodec, tmp_path, _t
         _tiny_encoder, BuildOptions(library, tmp_path / "b", frames=4, workers=1, progress=False, decoder="torchcodec")
     )
     assert fast.indexed == pyav.indexed == 2 and not fast.failed and not fast.notes
-    from indexer.store import IndexReader
+    from indexer.index_dir.reader import IndexReader
 
     a, b = IndexReader(tmp_path / "a"), IndexReader(tmp_path / "b")
     for va, vb in zip(a.videos(), b.videos()):

@@ -14,8 +14,8 @@ from safetensors import safe_open
 
 from models import PretrainedLoadError, UnsafeWeightsError, load_encoder
 from models.checkpoints import FORMAT_VIDSEEK, FORMAT_VIFICLIP, read_training_state, read_weights, save_checkpoint
-from models.factory import describe_pretrained, file_fingerprint
 from models.finetune import FinetuneOptions, finetune
+from models.registry import file_fingerprint, resolve
 from tests.models.test_checkpoints import vificlip_layout
 from tests.models.test_finetune import toy_set
 from tests.test_cli import vidseek
@@ -68,7 +68,7 @@ def test_a_pickle_that_runs_code_is_refused_without_running_it(tmp_path, _tiny_e
 def index_naming_a_hostile_file(built_index, tmp_path, _tiny_encoder):
     """A copy of a real index whose manifest names a hostile pickle as its ``pretrained`` weights (with the
     pickle's own fingerprint, so nothing but the pickle's contents stands between it and the server)."""
-    from indexer.store import current_generation
+    from indexer.index_dir.layout import current_generation
 
     index_dir = tmp_path / "index"
     shutil.copytree(built_index, index_dir)
@@ -181,7 +181,7 @@ def test_a_previous_checkpoint_still_loads_with_its_fingerprint_and_resumes(tmp_
 
     fingerprint = file_fingerprint(old)  # what an index built with this file recorded
     loaded = load_encoder("vidseek-tiny", str(old), "cpu")
-    assert loaded.spec.fingerprint == describe_pretrained("vidseek-tiny", str(old)).fingerprint == fingerprint
+    assert loaded.spec.fingerprint == resolve("vidseek-tiny", str(old)).fingerprint == fingerprint
     assert read_weights(old).format == FORMAT_VIDSEEK
     assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in state["model"].items())
 

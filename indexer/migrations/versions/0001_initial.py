@@ -1,7 +1,7 @@
 """The initial catalog: videos (indexed or failed, with the error) and their segments.
 
 This is the schema ``Base.metadata.create_all`` made before the catalog had migrations; a catalog that
-has these tables but no ``alembic_version`` is stamped at this revision (see ``indexer.catalog.upgrade_catalog``).
+has these tables but no ``alembic_version`` is stamped at this revision (see ``indexer.index_dir.catalog.upgrade_catalog``).
 
 Revision ID: 0001
 Revises:

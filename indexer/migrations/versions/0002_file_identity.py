@@ -1,7 +1,7 @@
 """Videos record which file was indexed (device and inode), and sizes past 2 GiB fit on every database.
 
 The server serves a video only while its path still leads to the file that was indexed (same device and
-inode, size and mtime: ``indexer.store.IndexReader.open_video_file``). Rows written before this revision have
+inode, size and mtime: ``indexer.index_dir.reader.IndexReader.open_video_file``). Rows written before this revision have
 no device or inode (NULL): they are checked on size and mtime alone until the next build fills them in
 (without re-embedding: the files' fingerprints are unchanged).
 

@@ -1,0 +1,169 @@
+"""``vidseek index build``: the composition root of the build pipeline, the one place that wires settings and
+options into the build pipeline (``indexer.pipeline``: local, or on Ray)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.cli.arguments import add_index_dir, add_model, given, progress_on, settings_for
+from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_to_load
+
+
+def add_index_commands(commands) -> None:
+    index = commands.add_parser("index", help="build or update an index of a video library")
+    index_commands = index.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    build = index_commands.add_parser(
+        "build",
+        help="index a library folder (incremental: only new or changed files are processed)",
+        description="Scan LIBRARY recursively (mp4, m4v, mov, mkv, webm, avi), split videos into segments, embed "
+        "each segment (frames -> CLIP image encoder -> mean pool) and publish a FAISS index + SQL catalog + "
+        "posters. Re-running processes only new or changed files and drops deleted ones. A file that cannot "
+        "be decoded is recorded with its error and skipped; the exit status is 0 unless every file failed.",
+    )
+    build.set_defaults(run=cmd_index_build)
+    # The three parts add the options in the order --help lists them.
+    _add_what_to_index(build)
+    _add_how_to_embed(build)
+    _add_how_to_run(build)
+
+
+def _batch_size(text: str) -> int | None:
+    """``--batch-size``: a positive number, or ``auto`` (None: the encoder sizes it)."""
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of segments or 'auto', not {text!r}")
+    return value
+
+
+def _add_what_to_index(build: argparse.ArgumentParser) -> None:
+    # No default= on options that BuildOptions has: its defaults apply (arguments.given).
+    build.add_argument("library", type=Path, help="folder of videos")
+    add_index_dir(build)
+    build.add_argument("--frames", type=int, help="frames sampled per segment (default: 8)")
+    build.add_argument("--segment-seconds", type=float, help="segment length in seconds (default: 10)")
+    add_model(build, f"default: the index's own, else {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
+    build.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        help="segments per encoder batch, or auto: 16 on a CPU, on a GPU as many as fit in half its free memory "
+        "(measured, at most 128) (default: auto)",
+    )
+    build.add_argument("--workers", type=int, help="decode worker processes (default: one per CPU core)")
+    build.add_argument(
+        "--rebuild", action="store_true", help="start from an empty index (needed to change model, frames or segment length)"
+    )
+
+
+def _add_how_to_embed(build: argparse.ArgumentParser) -> None:
+    build.add_argument(
+        "--decoder",
+        help="pyav (default, the reference), torchcodec (pip install 'vidseek[torchcodec]' and FFmpeg's libraries; "
+        "faster where keyframes are dense), decord (checked against pyav on every read), pyav-keyframes (= --fast-seek), "
+        "or module:Class",
+    )
+    build.add_argument(
+        "--fast-seek",
+        action="store_true",
+        help="sample the nearest keyframe instead of the exact frame: decodes keyframes only, several times faster on "
+        "long GOPs, frames up to half a GOP off (the index records it; rebuild to switch)",
+    )
+    build.add_argument(
+        "--precision",
+        # Written here, not read from models.quantize.IMAGE_PRECISIONS: importing it loads torch, and --help must not.
+        choices=["auto", "float32", "bfloat16"],
+        default="auto",
+        help="the image tower's precision: auto = bfloat16 on CPUs with AVX512-BF16/AMX (2.4x the frames/s of float32, "
+        "cosine >= 0.9999), else the model as loaded (float16 autocast on CUDA) (default: auto)",
+    )
+    build.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="decode and embed on Ray (pip install '.[ray]'): a local instance, or the cluster at ADDRESS "
+        "(auto, ray://head:10001)",
+    )
+
+
+def _add_how_to_run(build: argparse.ArgumentParser) -> None:
+    build.add_argument(
+        "--index-type",
+        choices=["auto", "flat", "hnsw", "ivfpq"],
+        help="search index: auto picks flat up to 100k segments, then HNSW, then IVF-PQ (default: auto)",
+    )
+    build.add_argument(
+        "--file-timeout", type=float, help="seconds a file may take to decode before it is given up (default: 600)"
+    )
+    build.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        help="publish progress this often, so an interrupted build resumes (default: 300)",
+    )
+    build.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _decoder(args: argparse.Namespace) -> str | None:
+    """The decoder to build with; None: BuildOptions' default."""
+    if not args.fast_seek:
+        return args.decoder
+    if args.decoder not in (None, "pyav", "pyav-keyframes"):
+        raise ValueError(f"--fast-seek decodes with PyAV's keyframes; it cannot be combined with --decoder {args.decoder}")
+    return "pyav-keyframes"
+
+
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from indexer import read_manifest
+    from indexer.pipeline.local import build_index
+    from indexer.pipeline.options import BuildOptions, batch_size_for
+    from indexer.scan import library_folder
+    from models import load_encoder
+    from models.quantize import image_encoder_at, image_precision
+
+    library_folder(args.library)  # a file or a typo fails here, before the model loads (or is downloaded)
+    settings = settings_for(args)
+    encoder = load_encoder(*model_to_load(settings, read_manifest(settings.index_dir)), settings.device)
+    options = BuildOptions(
+        library=args.library,
+        index_dir=settings.index_dir,
+        rebuild=args.rebuild,
+        db_url=settings.db_url,
+        progress=progress_on(args),
+        **given(
+            frames=args.frames,
+            segment_seconds=args.segment_seconds,
+            batch_size=args.batch_size,
+            workers=args.workers,
+            decoder=_decoder(args),
+            index_type=args.index_type,
+            file_timeout=args.file_timeout,
+            checkpoint_seconds=args.checkpoint_seconds,
+        ),
+    )
+    if args.ray is None:
+        encoder = image_encoder_at(encoder, args.precision)
+        options.batch_size = batch_size_for(encoder, options)
+        where = f"{encoder.device} in {image_precision(encoder)}, {options.batch_size} segments per batch"
+    else:
+        where = f"Ray ({args.ray or 'a local instance'})"
+    print(
+        f"indexing {args.library} into {settings.index_dir} with {encoder.spec.name}/{encoder.spec.pretrained} on {where}",
+        file=sys.stderr,
+    )
+    if args.ray is None:
+        report = build_index(encoder, options)
+    else:
+        from indexer.pipeline.ray import RayOptions, build_index_on_ray
+
+        ray_options = RayOptions(address=args.ray or None, device=settings.device, precision=args.precision)
+        report = build_index_on_ray(encoder, options, ray_options)
+    print(report.summary())
+    if report.files == 0:
+        print(f"warning: no video files found in {args.library}", file=sys.stderr)
+    return 1 if report.all_failed else 0

@@ -1,0 +1,294 @@
+"""``vidseek finetune``, ``vidseek eval`` and ``vidseek synth``: training and measuring the video encoder on
+captioned or labelled clips, and writing a synthetic set of them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from app.cli.arguments import add_model, given, progress_on, settings_for
+from app.schemas import DEFAULT_TEMPLATE
+from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, cache_root
+
+
+def add_train_commands(commands) -> None:
+    _add_finetune_command(commands)
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure retrieval (R@1/5/10, MedR, MnR) and zero-shot classification on a test set",
+        description="Embed every clip of TEST (CSV/JSONL: video and caption and/or label columns) and report text->video "
+        "and video->text retrieval over the distinct captions, and zero-shot top-1/top-5 over the distinct labels.",
+    )
+    evaluate.set_defaults(run=cmd_eval)
+    evaluate.add_argument("test", type=Path, help="test set (.csv or .jsonl)")
+    add_model(evaluate, f"default: {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
+    _add_clip_data(evaluate)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="seed of random initialisation with --pretrained none, as in finetune (default: 0)"
+    )
+    _add_synth_command(commands)
+
+
+def _add_clip_data(parser: argparse.ArgumentParser) -> None:
+    # The defaults here are written out: eval and finetune share these options, and what they match (FinetuneOptions,
+    # models.evaluate.evaluate's keywords) is behind torch, which --help must not load.
+    parser.add_argument("--frames", type=int, default=8, help="frames sampled per clip (default: 8)")
+    parser.add_argument("--template", default=DEFAULT_TEMPLATE, help=f'prompt around labels (default: "{DEFAULT_TEMPLATE}")')
+    parser.add_argument(
+        "--fusion",
+        choices=["embedding", "decision", "image"],
+        default="embedding",
+        help="how frames become a video vector: embedding (mean-pooled frame embeddings, ViFi-CLIP; "
+        "what the index uses), decision (averaged per-frame scores), image (averaged pixels)",
+    )
+    parser.add_argument("--cache-dir", type=Path, help="decoded-frame cache (default: $XDG_CACHE_HOME/vidseek/frames)")
+    parser.add_argument("--workers", type=int, help="decode worker processes (default: one per CPU core)")
+    parser.add_argument("--batch-size", type=int, default=32, help="clips per batch (default: 32)")
+    parser.add_argument(
+        "--base",
+        default="auto",
+        help="base CLIP weights for keys a ViFi-CLIP checkpoint lacks (token_embedding): auto (the "
+        "model's openai weights), a tag, a local file, or none",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_finetune_command(commands) -> None:
+    finetune = commands.add_parser(
+        "finetune",
+        help="fine-tune the video encoder on captioned or labelled videos",
+        description="Fine-tune both CLIP encoders the ViFi-CLIP way (frames encoded independently and mean-pooled, "
+        "symmetric contrastive loss with the learned temperature, AdamW, cosine schedule with warm-up) on TRAIN, a "
+        "CSV/JSONL file with columns video,caption or video,label (optional start,end in seconds; paths relative to "
+        "the file). Writes --out after every epoch (loadable with --pretrained OUT) and a JSON log beside it. Decoded "
+        "frames are cached, so later epochs and runs do not decode again; a video that cannot be decoded is "
+        "reported and skipped.",
+    )
+    finetune.set_defaults(run=cmd_finetune)
+    finetune.add_argument("train", type=Path, help="training set (.csv or .jsonl)")
+    finetune.add_argument(
+        "--out", type=Path, required=True, help="checkpoint to write (safetensors, whatever the name: e.g. finetuned.safetensors)"
+    )
+    add_model(finetune, f"default: {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
+    _add_clip_data(finetune)
+    finetune.add_argument(
+        "--target",
+        choices=["auto", "caption", "label"],
+        default="auto",
+        help="train on captions or on labels wrapped in --template (default: captions when present)",
+    )
+    # No default= on options only FinetuneOptions reads: its defaults apply (arguments.given).
+    finetune.add_argument("--epochs", type=int, help="epochs (default: 10)")
+    finetune.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate (default: 8e-6, ViFi-CLIP's, for pretrained weights; 1e-3 with "
+        "--pretrained none, where the text encoder has to learn the vocabulary from scratch)",
+    )
+    finetune.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 1e-3)")
+    finetune.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default: 1 epoch)")
+    finetune.add_argument("--accumulation", type=int, help="batches per optimizer step (default: 1)")
+    finetune.add_argument(
+        "--freeze",
+        choices=["text", "image"],
+        help="keep one encoder fixed: 'text' = image-only FT, 'image' = text-only FT (paper ablations)",
+    )
+    # Written out: the seed also seeds the random initialisation, before FinetuneOptions exists (as eval's does).
+    finetune.add_argument("--seed", type=int, default=0, help="seed of the shuffling and of random initialisation (default: 0)")
+    finetune.add_argument("--resume", action="store_true", help="continue from --out if it holds an interrupted run")
+    finetune.add_argument("--val", type=Path, help="a labelled/captioned set to evaluate after every epoch (into the log)")
+    finetune.add_argument("--log", type=Path, help="JSON log of losses/metrics per epoch (default: OUT with .log.json)")
+
+
+def _add_synth_command(commands) -> None:
+    synth = commands.add_parser(
+        "synth",
+        help="generate a synthetic captioned video benchmark (train.csv, test.csv)",
+        description="Write N short H.264 clips of coloured shapes moving over plain backgrounds, with captions and labels, "
+        "split into OUT_DIR/train.csv and OUT_DIR/test.csv (columns video,caption,label). Some colour+shape pairs "
+        "appear only in test, and no test caption appears in training.",
+    )
+    synth.set_defaults(run=cmd_synth)
+    # No default= on options that SynthOptions has: its defaults apply (arguments.given).
+    synth.add_argument("out_dir", type=Path, help="folder to write into")
+    synth.add_argument("--n", type=int, help="clips in all (default: 1200)")
+    synth.add_argument("--seed", type=int, help="random seed (default: 0)")
+    synth.add_argument("--test-fraction", type=float, help="share of clips in test (default: 0.2)")
+    synth.add_argument("--two-objects", type=float, help="share of clips with two objects (default: 0.2)")
+    synth.add_argument("--workers", type=int, help="encoder processes (default: one per CPU core)")
+
+
+def _load_clip_set(path: Path, encoder, args: argparse.Namespace):
+    from indexer.dataset import load_clips, read_examples
+
+    clip_set = load_clips(
+        read_examples(path),
+        args.frames,
+        encoder.preprocess.resize,
+        encoder.preprocess.interpolation,
+        cache_dir=args.cache_dir if args.cache_dir is not None else cache_root() / "frames",
+        workers=args.workers or max(1, os.cpu_count() or 1),
+        progress=progress_on(args),
+    )
+    for video, reason in clip_set.failed:
+        print(f"skipped {video}: {reason}", file=sys.stderr)
+    if not clip_set.clips:
+        raise ValueError(f"no video in {path} could be decoded")
+    return clip_set
+
+
+def _encoder_for(args: argparse.Namespace):
+    import torch
+
+    from models import load_encoder
+
+    torch.manual_seed(args.seed)  # --pretrained none: eval and finetune start from the same random weights
+
+    settings = settings_for(args)
+    model, pretrained = settings.model or DEFAULT_MODEL, settings.pretrained or DEFAULT_PRETRAINED
+    return load_encoder(model, pretrained, settings.device, base=args.base)
+
+
+def _metrics(encoder, clip_set, args: argparse.Namespace) -> dict:
+    from models.evaluate import evaluate
+
+    examples = clip_set.examples
+    return evaluate(
+        encoder,
+        clip_set.clips,
+        [e.key for e in examples],
+        [e.caption for e in examples],
+        [e.label for e in examples],
+        template=args.template,
+        fusion=args.fusion,
+        batch_size=args.batch_size,
+    )
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    encoder = _encoder_for(args)
+    clip_set = _load_clip_set(args.test, encoder, args)
+    result = {
+        "model": encoder.spec.name,
+        "pretrained": encoder.spec.pretrained,
+        "clips": len(clip_set.clips),
+        "skipped": len(clip_set.failed),
+        **_metrics(encoder, clip_set, args),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        _print_metrics(result, args.fusion)
+    return 0
+
+
+def _print_metrics(result: dict, fusion: str) -> None:
+    print(f"{result['model']} / {result['pretrained']}: {result['clips']} clips ({result['skipped']} skipped)", end="")
+    print(f", fusion {fusion}")
+    if "t2v_r1" in result:
+        print(f"  videos {result['videos']}, captions {result['queries']} (chance R@1 {result['chance_r1']:.4f})")
+        for d in ("t2v", "v2t"):
+            print(
+                f"  {d}: R@1 {result[f'{d}_r1']:.3f}  R@5 {result[f'{d}_r5']:.3f}  R@10 {result[f'{d}_r10']:.3f}  "
+                f"MedR {result[f'{d}_medr']:g}  MnR {result[f'{d}_mnr']:.1f}"
+            )
+    if "zs_top1" in result:
+        print(f"  zero-shot over {result['labels']} labels: top-1 {result['zs_top1']:.3f}  top-5 {result['zs_top5']:.3f}")
+
+
+def _target(args: argparse.Namespace, clip_set) -> str:
+    """What to train on: ``caption`` or ``label`` (``auto``: captions when every row has one)."""
+    target = args.target
+    if target == "auto":
+        target = "caption" if all(e.caption for e in clip_set.examples) else "label"
+    missing = [e for e in clip_set.examples if not (e.caption if target == "caption" else e.label)]
+    if missing:
+        raise ValueError(f"{len(missing)} row(s) of {args.train} have no {target} (first: {missing[0].video})")
+    return target
+
+
+def _finetune_options(args: argparse.Namespace, encoder):
+    from models.finetune import FinetuneOptions
+
+    # Random weights (--pretrained none): the text encoder learns the vocabulary from scratch, at a higher rate.
+    lr = args.lr if args.lr is not None else (1e-3 if encoder.spec.pretrained == "none" else None)
+    return FinetuneOptions(
+        batch_size=args.batch_size,
+        freeze=args.freeze,
+        fusion=args.fusion,
+        seed=args.seed,
+        **given(
+            epochs=args.epochs,
+            lr=lr,
+            weight_decay=args.weight_decay,
+            warmup_epochs=args.warmup_epochs,
+            accumulation=args.accumulation,
+        ),
+    )
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from indexer.progress import progress_bar
+    from models.finetune import finetune
+
+    encoder = _encoder_for(args)
+    clip_set = _load_clip_set(args.train, encoder, args)
+    target = _target(args, clip_set)
+    options = _finetune_options(args, encoder)
+    on_epoch = None
+    if args.val is not None:
+        val_set = _load_clip_set(args.val, encoder, args)
+        on_epoch = lambda epoch: {"val": _metrics(encoder, val_set, args)}  # noqa: E731
+    print(
+        f"fine-tuning {encoder.spec.name}/{encoder.spec.pretrained} on {len(clip_set.clips)} clips ({target}s), "
+        f"{options.epochs} epochs, lr {options.lr:g}, on {encoder.device} "
+        f"({clip_set.cached} clips from the frame cache, {len(clip_set.failed)} skipped)",
+        file=sys.stderr,
+    )
+    log_path = args.log or args.out.with_suffix(".log.json")
+    history = finetune(
+        encoder,
+        clip_set.clips,
+        clip_set.texts(target, args.template),
+        options,
+        args.out,
+        resume=args.resume,
+        on_epoch=on_epoch,
+        progress=progress_bar if progress_on(args) else False,
+        extra={
+            "train": str(args.train),
+            "target": target,
+            "template": args.template,
+            "frames": args.frames,
+            "skipped": clip_set.failed,
+        },
+        log_path=log_path,
+    )
+    last = history[-1] if history else {}
+    print(f"wrote {args.out} (epoch {last.get('epoch')}, loss {last.get('loss', float('nan')):.4f}) and {log_path}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from indexer.synth import SynthOptions, generate
+
+    options = SynthOptions(
+        **given(
+            n=args.n,
+            seed=args.seed,
+            test_fraction=args.test_fraction,
+            two_object_fraction=args.two_objects,
+            workers=args.workers,
+        )
+    )
+    if options.n < 2:
+        raise ValueError("--n must be at least 2")
+    report = generate(args.out_dir, options)
+    print(f"wrote {report.train} training and {report.test} test clips to {args.out_dir}")
+    print(f"  {report.train_csv}\n  {report.test_csv}")
+    print(f"  colour+shape pairs only in test: {', '.join(report.held_out)}")
+    return 0

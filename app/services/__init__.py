@@ -1,0 +1,121 @@
+"""What the routes and the CLI call: the model loaded once and the current index of one index dir
+(:mod:`~app.services.current_index`), with search (:mod:`.search`), the library (:mod:`.library`) and
+classification (:mod:`.classify`) over them. Routes reach the index only through these."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from app.batching import QueryEncoder
+from app.errors import NoIndexError, NotAnImageError, NotFoundError
+from app.services.classify import Classifier, Ranking
+from app.services.current_index import CurrentIndex, IndexSummary, model_problems, refuse_other_model
+from app.services.library import Library, LibraryBrowser
+from app.services.search import Hit, Ranked, SegmentSearch
+from app.settings import Settings, model_to_load
+from indexer import IndexReader, SegmentRecord, VideoFile, VideoRecord, read_manifest
+from indexer.clips import MAX_IMAGE_PIXELS, image_frame
+from models import VideoEncoder, load_encoder
+from models.quantize import text_encoder_at, text_precision
+
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "Hit",
+    "IndexSummary",
+    "Library",
+    "NoIndexError",
+    "NotAnImageError",
+    "NotFoundError",
+    "VideoFile",
+    "VidseekService",
+    "image_frame",
+    "model_problems",
+]
+
+log = logging.getLogger(__name__)
+
+
+class VidseekService:
+    """The encoder plus the current index of one index dir, composed of ``index`` (:class:`CurrentIndex`),
+    ``search``, ``browser`` (the library) and ``classifier``; the methods below are what the routes and the CLI call."""
+
+    def __init__(self, settings: Settings, encoder: VideoEncoder | None = None):
+        self.settings = settings
+        self.index_dir = Path(settings.index_dir)
+        manifest = read_manifest(self.index_dir)
+        if encoder is None:
+            encoder = load_encoder(*model_to_load(settings, manifest), settings.device)
+        self.encoder = encoder
+        refuse_other_model(self.index_dir, manifest, encoder)
+        # Queries may run on a bfloat16 or int8 copy of the text tower; classification keeps the float model.
+        self.text_encoder = text_encoder_at(encoder, settings.text_precision)
+        log.info("search queries are embedded in %s", text_precision(self.text_encoder))
+        self.queries = QueryEncoder(
+            self.text_encoder, threads=settings.query_threads_or_default, scan_threads=settings.scan_threads_or_default
+        )
+        self.index = CurrentIndex(self.index_dir, encoder, settings.db_url, settings.reload_interval_s)
+        self.search = SegmentSearch(self.index, encoder, self.queries)
+        self.browser = LibraryBrowser(self.index)
+        self.classifier = Classifier(self.index, encoder, self.browser)
+
+    # -- the current index
+    @property
+    def reader(self) -> IndexReader | None:
+        return self.index.reader
+
+    def has_index(self) -> bool:
+        """Whether the server has an index to answer from (one it can serve)."""
+        return self.index.has_index()
+
+    def require_reader(self) -> IndexReader:
+        return self.index.require()
+
+    def index_summary(self) -> IndexSummary | None:
+        return self.index.summary()
+
+    # -- search
+    def search_text(self, query: str, k: int, offset: int = 0, min_score: float | None = None) -> Ranked:
+        return self.search.text(query, k, offset, min_score)
+
+    def search_vector(self, reader: IndexReader, vector: np.ndarray, k: int, offset: int, min_score: float | None) -> Ranked:
+        return self.search.vector(reader, vector, k, offset, min_score)
+
+    def search_like(
+        self, segment_id: int, k: int, offset: int = 0, min_score: float | None = None
+    ) -> tuple[SegmentRecord, list[Hit], int]:
+        return self.search.like(segment_id, k, offset, min_score)
+
+    def search_image(self, data: bytes, k: int, offset: int = 0, min_score: float | None = None) -> Ranked:
+        return self.search.image(data, k, offset, min_score)
+
+    # -- browsing
+    def library(self) -> Library:
+        return self.browser.listing()
+
+    def indexed_video(self, video_id: int) -> tuple[VideoRecord, list[SegmentRecord]]:
+        return self.browser.indexed_video(video_id)
+
+    def video_file(self, video_id: int) -> VideoFile:
+        return self.browser.video_file(video_id)
+
+    def segment(self, segment_id: int) -> SegmentRecord | None:
+        return self.browser.segment(segment_id)
+
+    def poster(self, segment_id: int):
+        return self.browser.poster(segment_id)
+
+    # -- classify
+    def frames_per_clip(self) -> int:
+        return self.classifier.frames_per_clip()
+
+    def classify_file(self, path: Path, labels: list[str], template: str, start: float = 0.0, end: float | None = None):
+        return self.classifier.file(path, labels, template, start, end)
+
+    def classify_segment(self, segment_id: int, labels: list[str], template: str) -> Ranking:
+        return self.classifier.segment(segment_id, labels, template)
+
+    def classify_video(self, video_id: int, labels: list[str], template: str) -> Ranking:
+        return self.classifier.video(video_id, labels, template)

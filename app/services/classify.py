@@ -1,0 +1,43 @@
+"""Zero-shot classification: an uploaded video file, an indexed segment (its stored vector) or a whole indexed video
+(its checked file, decoded again), ranked against labels by the float model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.errors import NotFoundError
+from app.services.current_index import CurrentIndex
+from app.services.library import LibraryBrowser
+from indexer.clips import decode_short_side, read_clip
+from models import VideoEncoder
+
+DEFAULT_FRAMES = 8  # frames per clip for an upload while no index says how many its model was built with
+
+Ranking = list[tuple[str, float, float]]  # (label, cosine, probability), best first
+
+
+class Classifier:
+    def __init__(self, index: CurrentIndex, encoder: VideoEncoder, library: LibraryBrowser):
+        self.index = index
+        self.encoder = encoder
+        self.library = library
+
+    def frames_per_clip(self) -> int:
+        reader = self.index.reader
+        return reader.manifest.frames if reader is not None else DEFAULT_FRAMES
+
+    def file(self, path: Path, labels: list[str], template: str, start: float = 0.0, end: float | None = None) -> Ranking:
+        """Decodes ``path`` (raises indexer.errors.DecodeError when it is no video) and classifies it."""
+        short_side = decode_short_side(self.encoder.preprocess.resize)
+        clip = read_clip(str(path), self.frames_per_clip(), short_side, start, end)
+        return self.encoder.classify(clip, labels, template)
+
+    def segment(self, segment_id: int, labels: list[str], template: str) -> Ranking:
+        vector = self.index.require().segment_vector(segment_id)
+        if vector is None:
+            raise NotFoundError(f"no segment {segment_id} in the index")
+        return self.encoder.classify_vector(vector, labels, template)
+
+    def video(self, video_id: int, labels: list[str], template: str) -> Ranking:
+        with self.library.video_file(video_id) as checked:  # the file /videos would serve, never one swapped in since
+            return self.file(checked.path, labels, template, 0.0, checked.video.duration)

@@ -1,0 +1,43 @@
+"""Decoding: one :class:`Decoder` interface over the backends (``base``): PyAV, the default and the reference
+(``pyav``), its keyframe mode for ``--fast-seek`` (``keyframes``), torchcodec (``torchcodec``), decord (``decord``)
+behind a spot check against PyAV (``verified``), or a ``module:Class`` plugin (:func:`get_decoder`). Their
+exceptions live in :mod:`indexer.errors`.
+
+Torch-free: decode worker processes import it (the torchcodec backend imports torch only when chosen)."""
+
+from indexer.decoders.base import (
+    DECODERS,
+    MAX_FRAME_PIXELS,
+    SEEK_GAP_SECONDS,
+    UNVERIFIED,
+    Decoder,
+    Frames,
+    VideoInfo,
+    encode_jpeg,
+    get_decoder,
+    scaled_size,
+)
+from indexer.decoders.decord import DecordDecoder
+from indexer.decoders.keyframes import PyAVKeyframeDecoder
+from indexer.decoders.pyav import PyAVDecoder
+from indexer.decoders.torchcodec import TorchCodecDecoder
+from indexer.decoders.verified import FRAME_MISMATCH_THRESHOLD, VerifiedDecoder
+
+__all__ = [
+    "DECODERS",
+    "FRAME_MISMATCH_THRESHOLD",
+    "MAX_FRAME_PIXELS",
+    "SEEK_GAP_SECONDS",
+    "UNVERIFIED",
+    "DecordDecoder",
+    "Decoder",
+    "Frames",
+    "PyAVDecoder",
+    "PyAVKeyframeDecoder",
+    "TorchCodecDecoder",
+    "VerifiedDecoder",
+    "VideoInfo",
+    "encode_jpeg",
+    "get_decoder",
+    "scaled_size",
+]

@@ -1,0 +1,187 @@
+"""What every decoder shares: the :class:`Decoder` interface and its results, the one place a frame's size is decided
+(:func:`scaled_size`), opening a file's video stream through PyAV (:func:`open_video_stream`), and the registry of
+backends (:func:`get_decoder`, which also loads ``module:Class`` plugins).
+
+Torch-free, as the whole package: it runs in decode worker processes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+import av
+import numpy as np
+
+from indexer.errors import MAX_ASPECT_RATIO, DecodeError, FrameSizeError
+
+SEEK_GAP_SECONDS = 3.0  # gaps shorter than this are decoded through, longer ones skipped with one seek
+MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused, not decoded (memory bound per worker)
+MAX_CONSECUTIVE_PACKET_ERRORS = 50
+DEFAULT_FPS = 25.0  # what a stream that declares no frame rate is timed by
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    fps: float
+    width: int
+    height: int
+    codec: str
+
+
+@dataclass
+class Frames:
+    """Frames read for a list of instants (one per instant, in the order asked)."""
+
+    images: np.ndarray  # [N, H, W, 3] uint8
+    times: list[float]  # the instant of each chosen frame, seconds from stream start
+    end_time: float | None  # where the stream really ended, when that was before the last instant asked
+    note: str | None = None  # what the decoder had to do differently (a fallback), for the build report
+
+
+class Decoder(Protocol):
+    name: str
+
+    def probe(self, path: Path) -> VideoInfo: ...
+
+    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames: ...
+
+
+def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(width, height) scaled so that the shorter side is ``short_side``: the one place where the size of a decoded
+    frame (video or picture) is decided, so its bound lives here. A frame more elongated than ``MAX_ASPECT_RATIO``
+    raises :class:`FrameSizeError` before anything is allocated: a 2x2048 video would make 224x229,376 frames
+    (150 MB each), a 1x60000 picture one of 9 GB."""
+    if min(width, height) < 1 or max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise FrameSizeError(width, height)
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def redone_with(reference: Decoder, path: Path, times: Sequence[float], short_side: int, why: str) -> Frames:
+    """The read redone by ``reference`` after a faster backend failed it (``why``); its ``note`` says so."""
+    result = reference.read(path, times, short_side)
+    result.note = f"{why}; decoded with {reference.name}"
+    return result
+
+
+def frame_rate(*declared) -> float:
+    """The first declared frame rate that is one (not None, not zero), else ``DEFAULT_FPS``."""
+    return next((float(rate) for rate in declared if rate), DEFAULT_FPS)
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def failure_reason(exc: Exception) -> str:
+    """An FFmpeg or OS error without the file name it carries: the caller knows which file it read, and shown to a
+    client an upload's name is the server's temporary path."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+@dataclass(frozen=True)
+class VideoStream:
+    """A file's first video stream, opened and checked: its clock (origin and time base), frame rate and frame size."""
+
+    container: av.container.InputContainer
+    stream: av.video.stream.VideoStream
+    t0: float  # the stream's start time: instants are seconds from here
+    time_base: Fraction
+    fps: float
+    width: int
+    height: int
+
+    def seconds(self, pts: int) -> float:
+        """A timestamp in ``time_base`` units as seconds from the stream's start."""
+        return float(pts * self.time_base) - self.t0
+
+    def seek(self, to: float) -> None:
+        """To the keyframe at or before ``to`` seconds."""
+        self.container.seek(int((to + self.t0) / self.time_base), stream=self.stream, backward=True, any_frame=False)
+
+    def frame_time(self, frame, last_time: float | None) -> float:
+        """When ``frame`` is shown; a frame without a timestamp comes one frame after the last one."""
+        if frame.pts is not None:
+            return self.seconds(frame.pts)
+        return 0.0 if last_time is None else last_time + 1.0 / self.fps
+
+
+@contextmanager
+def open_video_stream(path: Path) -> Iterator[VideoStream]:
+    """The first video stream of ``path``, for the PyAV-based decoders; raises :class:`DecodeError` for an empty or
+    unreadable file, one without a video stream, or frames without a size or over ``MAX_FRAME_PIXELS``."""
+    with _open_container(path) as container:
+        if not container.streams.video:
+            raise DecodeError("has no video stream")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        width, height = ctx.width, ctx.height
+        if not width or not height:
+            raise DecodeError("video stream has no frame size")
+        if width * height > MAX_FRAME_PIXELS:
+            raise DecodeError(f"frame size {width}x{height} is larger than the {MAX_FRAME_PIXELS // 10**6} Mpixel limit")
+        yield VideoStream(
+            container=container,
+            stream=stream,
+            t0=float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0,
+            time_base=stream.time_base,
+            fps=frame_rate(stream.average_rate, stream.guessed_rate),
+            width=int(width),
+            height=int(height),
+        )
+
+
+def _open_container(path: Path):
+    try:
+        if path.stat().st_size == 0 and path.is_file():
+            raise DecodeError("the file is empty (0 bytes)")  # FFmpeg would say "Invalid data found when processing input"
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not a readable media file: {failure_reason(exc)}") from exc
+
+
+# The built-in backends, each loaded only when chosen (torchcodec imports torch, decord its own libraries).
+DECODERS: dict[str, str] = {
+    "pyav": "indexer.decoders.pyav:PyAVDecoder",
+    "pyav-keyframes": "indexer.decoders.keyframes:PyAVKeyframeDecoder",
+    "decord": "indexer.decoders.decord:DecordDecoder",
+    "torchcodec": "indexer.decoders.torchcodec:TorchCodecDecoder",
+}
+UNVERIFIED = {"pyav", "pyav-keyframes", "torchcodec"}  # the reference, its keyframe mode (differs on purpose), and
+# torchcodec (checks the timestamp of every frame itself, see TorchCodecDecoder)
+
+
+def get_decoder(name: str = "pyav", verified: bool = True) -> Decoder:
+    """The named backend, or a plugin named ``package.module:ClassName``; any backend but PyAV (the reference, or its
+    keyframe mode) and torchcodec comes wrapped in :class:`~indexer.decoders.verified.VerifiedDecoder`."""
+    if ":" in name:
+        decoder = _load(name)()
+    else:
+        try:
+            location = DECODERS[name]
+        except KeyError:
+            raise ValueError(f"unknown decoder {name!r}; available: {', '.join(DECODERS)} or module:Class") from None
+        decoder = _load(location)()
+    if verified and name not in UNVERIFIED:
+        from indexer.decoders.verified import VerifiedDecoder  # which imports this module
+
+        return VerifiedDecoder(decoder)
+    return decoder
+
+
+def _load(location: str) -> type:
+    """The class at ``module:Class``."""
+    module, _, cls = location.partition(":")
+    return getattr(importlib.import_module(module), cls)

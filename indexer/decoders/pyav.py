@@ -1,0 +1,217 @@
+"""PyAV (FFmpeg): the default backend, and the reference the others are checked against.
+
+Frames for a list of instants are read in one forward pass over the stream: the decoder seeks only
+across gaps longer than ``SEEK_GAP_SECONDS`` (never once per frame), converts only the chosen frames,
+and scales them inside libswscale. Header durations are not trusted: when the stream ends before the
+instants asked for, the result says where it really ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import av
+import numpy as np
+
+from indexer.decoders.base import (
+    MAX_CONSECUTIVE_PACKET_ERRORS,
+    SEEK_GAP_SECONDS,
+    Frames,
+    VideoInfo,
+    VideoStream,
+    failure_reason,
+    open_video_stream,
+    scaled_size,
+)
+from indexer.errors import DecodeError
+
+
+class PyAVDecoder:
+    """FFmpeg through PyAV: decodes everything FFmpeg does; the reference for the other backends."""
+
+    name = "pyav"
+
+    def probe(self, path: Path) -> VideoInfo:
+        with open_video_stream(path) as video:
+            _decode_first_frame(video)
+            duration = _header_duration(video)
+            if duration is None:
+                duration = _demuxed_duration(video)
+            if duration is None or duration <= 0:
+                raise DecodeError("cannot determine the video's duration")
+            codec = str(video.stream.codec_context.name)
+            return VideoInfo(duration=duration, fps=video.fps, width=video.width, height=video.height, codec=codec)
+
+    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames:
+        with open_video_stream(path) as video:
+            video.stream.thread_type = "AUTO"
+            picks = NearestFrames(times, video, short_side)
+            _decode_forward(video, picks)
+            if not picks.done:
+                _decode_buffered(video, picks)
+            end_time = None
+            if not picks.done:  # the stream ended before the instants asked for
+                if picks.previous is None:
+                    raise DecodeError(f"no decodable frames at or after {picks.open_target:.2f}s")
+                end_time = picks.last_frame_for_the_rest() + 1.0 / video.fps
+        return picks.frames(end_time)
+
+
+class NearestFrames:
+    """The frames chosen for a list of instants while a stream is decoded forward: each instant gets the nearer of the
+    frames shown either side of it (ties: the earlier), converted to RGB at the output size."""
+
+    def __init__(self, times: Sequence[float], video: VideoStream, short_side: int):
+        self.video = video
+        self.width, self.height = scaled_size(video.width, video.height, short_side)  # refused before any decoding
+        self.order = sorted(range(len(times)), key=lambda i: times[i])
+        self.targets = [float(times[i]) for i in self.order]
+        self.chosen: list[tuple[float, np.ndarray] | None] = [None] * len(self.targets)
+        self.next = 0  # the first target still open
+        self.previous: tuple[float, av.VideoFrame] | None = None  # the last frame offered, with its time
+        self.last_time: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.next == len(self.targets)
+
+    @property
+    def open_target(self) -> float:
+        return self.targets[self.next]
+
+    def worth_a_seek(self, now: float) -> bool:
+        """The next open instant lies more than ``SEEK_GAP_SECONDS`` past ``now``: reached sooner by one seek."""
+        return not self.done and self.open_target - now > SEEK_GAP_SECONDS
+
+    def offer(self, frame: av.VideoFrame) -> float:
+        """Give every open instant up to ``frame``'s time the nearer of it and the previous frame; returns its time."""
+        t = self._time(frame)
+        while not self.done and t >= self.open_target:
+            if self.previous is not None and self.open_target - self.previous[0] <= t - self.open_target:
+                self.chosen[self.next] = (self.previous[0], self._convert(self.previous[1]))
+            else:
+                self.chosen[self.next] = (t, self._convert(frame))
+            self.next += 1
+        self.previous = (t, frame)
+        return t
+
+    def offer_flushed(self, frame: av.VideoFrame) -> None:
+        """A frame flushed from the decoder once the stream is read: every open instant up to its time gets it."""
+        t = self._time(frame)
+        self.previous = (t, frame)
+        while not self.done and t >= self.open_target:
+            self.chosen[self.next] = (t, self._convert(frame))
+            self.next += 1
+
+    def last_frame_for_the_rest(self) -> float:
+        """Every open instant gets the last frame offered (the stream has no later one); returns that frame's time."""
+        t, frame = self.previous
+        image = self._convert(frame)
+        for i in range(self.next, len(self.targets)):
+            self.chosen[i] = (t, image)
+        self.next = len(self.targets)
+        return t
+
+    def frames(self, end_time: float | None) -> Frames:
+        """The chosen frames, put back in the order the instants were asked for."""
+        images = np.empty((len(self.chosen), self.height, self.width, 3), dtype=np.uint8)
+        frame_times = [0.0] * len(self.chosen)
+        for rank, index in enumerate(self.order):
+            frame_times[index], images[index] = self.chosen[rank]
+        return Frames(images=images, times=frame_times, end_time=end_time)
+
+    def _time(self, frame: av.VideoFrame) -> float:
+        self.last_time = self.video.frame_time(frame, self.last_time)
+        return self.last_time
+
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+        return frame.to_ndarray(format="rgb24", width=self.width, height=self.height)
+
+
+def _decode_forward(video: VideoStream, picks: NearestFrames) -> None:
+    """Decode from the start, or from one seek before the first instant, until every instant has its frame or the
+    stream ends. A longer gap than ``SEEK_GAP_SECONDS`` is skipped with one seek, once per instant: a seek that lands
+    short (sparse keyframes, end of stream) is followed by plain decoding, never by another seek."""
+    seeked_for = None
+    if picks.worth_a_seek(0.0):
+        seeked_for = 0
+        video.seek(picks.open_target)
+    packets = _decoded_packets(video)
+    while not picks.done:
+        frames = next(packets, None)
+        if frames is None:
+            return
+        for frame in frames:
+            t = picks.offer(frame)
+            if picks.next != seeked_for and picks.worth_a_seek(t):
+                seeked_for = picks.next
+                video.seek(picks.open_target)
+                picks.previous = None  # the frames after a seek do not follow it
+                packets = _decoded_packets(video)
+                break
+
+
+def _decoded_packets(video: VideoStream) -> Iterator[list[av.VideoFrame]]:
+    """The frames of each packet demuxed from here on. An undecodable packet is skipped; more than
+    ``MAX_CONSECUTIVE_PACKET_ERRORS`` in a row, or a demuxing error, fail the read."""
+    packets = video.container.demux(video.stream)
+    errors = 0
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:
+            raise DecodeError(f"demuxing failed: {failure_reason(exc)}") from exc
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as exc:
+            errors += 1
+            if errors > MAX_CONSECUTIVE_PACKET_ERRORS:
+                raise DecodeError(f"too many undecodable packets: {failure_reason(exc)}") from exc
+            continue
+        errors = 0
+        yield frames
+
+
+def _decode_buffered(video: VideoStream, picks: NearestFrames) -> None:
+    """The frames still buffered in the decoder at the end of the stream (B-frames)."""
+    try:
+        for frame in video.stream.decode(None):
+            picks.offer_flushed(frame)
+    except (av.FFmpegError, EOFError, ValueError):
+        pass
+
+
+def _decode_first_frame(video: VideoStream) -> None:
+    """Raises :class:`DecodeError` unless the stream has a frame that decodes."""
+    errors = 0
+    for packet in video.container.demux(video.stream):
+        try:
+            if packet.decode():
+                return
+        except av.FFmpegError as exc:
+            errors += 1
+            if errors > MAX_CONSECUTIVE_PACKET_ERRORS:
+                raise DecodeError(f"no decodable video frames: {failure_reason(exc)}") from exc
+    raise DecodeError("no decodable video frames")
+
+
+def _header_duration(video: VideoStream) -> float | None:
+    if video.stream.duration:
+        return float(video.stream.duration * video.time_base)
+    if video.container.duration:
+        return video.container.duration / av.time_base
+    return None
+
+
+def _demuxed_duration(video: VideoStream) -> float | None:
+    """Where the last packet ends, from a pass over the packets (then back to the start)."""
+    end = None
+    for packet in video.container.demux(video.stream):
+        if packet.pts is not None:
+            packet_end = video.seconds(packet.pts + (packet.duration or 0))
+            end = packet_end if end is None else max(end, packet_end)
+    video.container.seek(0)
+    return end

@@ -1,0 +1,140 @@
+"""The manifest (``manifest.json``): what an index was built with, and the one check of whether a build's settings
+or a server's model fit a published index.
+
+A build must match every setting that decides what the vectors are (:data:`BUILD_FIELDS`); a server only the
+model (:data:`MODEL_FIELDS`): frames and sampling are the build's business, the server only embeds queries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from indexer.errors import ExternalCatalogError, IndexNotFoundError
+from indexer.index_dir.catalog import sqlite_url
+from indexer.index_dir.layout import CATALOG, MANIFEST, current_generation
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class Manifest:
+    """What an index was built with: enough to refuse a mismatched model and to rebuild it."""
+
+    model: str
+    pretrained: str
+    weights_fingerprint: str
+    dim: int
+    frames: int
+    segment_seconds: float
+    preprocess: dict
+    index_type: str = "flat"  # the search index published: flat, hnsw or ivfpq (see indexer/index_dir/ann.py)
+    metric: str = "inner_product"
+    count: int = 0
+    videos: int = 0
+    failed: int = 0
+    library: str = ""
+    decoder: str = "pyav"
+    catalog: str = "sqlite"
+    # An external catalog's dialect, host, port and database (indexer.index_dir.catalog.catalog_location); {} for SQLite.
+    catalog_location: dict = field(default_factory=dict)
+    created: str = ""
+    format_version: int = MANIFEST_VERSION
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        data = json.loads(path.read_text())
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @property
+    def fast_seek(self) -> bool:
+        """Built with --fast-seek (the keyframe decoder), which samples other frames."""
+        return self.decoder == "pyav-keyframes"
+
+    def compatibility_problems(self, other: "Manifest") -> list[str]:
+        """How ``other`` (what a build asks for) differs from what this index was built with."""
+        return compatibility_problems(self, other)
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Which model makes the vectors (a loaded encoder's name, pretrained tag, weights fingerprint and dimension):
+    what a server must share with the index it serves. Its fields are named as the manifest's."""
+
+    model: str
+    pretrained: str
+    weights_fingerprint: str
+    dim: int
+
+
+MODEL_FIELDS = ("model", "weights_fingerprint", "dim")  # what a server's model must match
+BUILD_FIELDS = (*MODEL_FIELDS, "frames", "segment_seconds", "preprocess", "fast_seek")  # what a build must match
+
+
+def compatibility_problems(
+    published: Manifest, wanted: Manifest | ModelIdentity, fields: Sequence[str] = BUILD_FIELDS, asked_by: str = "build"
+) -> list[str]:
+    """How ``wanted`` differs from what the index ``published`` was built with, in ``fields``: one line each,
+    worded for a build (``asked_by="build"``: ``wanted`` is its manifest) or for a server (``"server"``:
+    ``wanted`` is its loaded model, usually a :class:`ModelIdentity`). Empty when they fit."""
+    if asked_by not in _WORDING:
+        raise ValueError(f"asked_by is 'build' or 'server', not {asked_by!r}")
+    return [_WORDING[asked_by](name, published, wanted) for name in fields if getattr(published, name) != getattr(wanted, name)]
+
+
+def _build_wording(name: str, published: Manifest, wanted: Manifest) -> str:
+    if name == "fast_seek":
+        return f"fast seek: index built {'with' if published.fast_seek else 'without'} --fast-seek"
+    return f"{name}: index has {getattr(published, name)!r}, asked for {getattr(wanted, name)!r}"
+
+
+def _server_wording(name: str, published: Manifest, wanted: Manifest | ModelIdentity) -> str:
+    if name == "model":
+        return f"the index was built with model {published.model!r}, the server runs {wanted.model!r}"
+    if name == "weights_fingerprint":
+        return (
+            f"the index was built with weights {published.pretrained!r} ({published.weights_fingerprint}), "
+            f"the server loaded {wanted.pretrained!r} ({wanted.weights_fingerprint})"
+        )
+    if name == "dim":
+        return f"the index holds {published.dim}-d vectors, the model makes {wanted.dim}-d ones"
+    return f"{name}: the index has {getattr(published, name)!r}, the server {getattr(wanted, name)!r}"
+
+
+_WORDING = {"build": _build_wording, "server": _server_wording}
+
+
+def no_index(root: Path) -> IndexNotFoundError:
+    """The error for a folder with no published index, saying how to build one."""
+    return IndexNotFoundError(f"no index in {root}: build one with 'vidseek index build LIBRARY --index-dir {root}'")
+
+
+def read_manifest(root: Path) -> Manifest | None:
+    """The manifest of the index published in ``root``; None when there is none."""
+    gen = current_generation(Path(root))
+    return Manifest.read(gen / MANIFEST) if gen else None
+
+
+def published(root: Path) -> tuple[Path, Manifest]:
+    """The published generation's folder and its manifest (raises :class:`IndexNotFoundError`)."""
+    generation = current_generation(root)
+    if generation is None:
+        raise no_index(root)
+    return generation, Manifest.read(generation / MANIFEST)
+
+
+def catalog_url(root: Path, generation: Path, manifest: Manifest, db_url: str | None, readonly: bool) -> str:
+    """Where the catalog of ``generation`` is: its own SQLite file, or the external database ``db_url`` (raises
+    :class:`ExternalCatalogError` when the manifest says external and no URL is given)."""
+    if manifest.catalog == "external":
+        if not db_url:
+            raise ExternalCatalogError(root, manifest.catalog_location)
+        return db_url
+    return sqlite_url(generation / CATALOG, readonly=readonly)

@@ -1,0 +1,188 @@
+"""The read side of the index dir, all the server uses: a published generation opened read-only, its vectors
+searched, its catalog read as plain records.
+
+It hands out a video's file only through :meth:`IndexReader.open_video_file`, which checks that the file is inside
+the library and is still the one that was indexed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload
+
+from indexer.errors import IndexCatalogError
+from indexer.index_dir.ann import tune_for_search
+from indexer.index_dir.catalog import (
+    CatalogError,
+    Segment,
+    Video,
+    catalog_revision,
+    check_catalog_revision,
+    connect,
+    describe_url,
+)
+from indexer.index_dir.flat_search import Hits, VectorSearch
+from indexer.index_dir.layout import SEARCH, VECTORS, thumbnail_path
+from indexer.index_dir.manifest import Manifest, catalog_url, published
+from indexer.index_dir.records import SegmentRecord, VideoRecord
+from indexer.index_dir.video_files import VideoFile, open_indexed_file
+from models.encoder import native_bfloat16
+
+
+class IndexReader:
+    """A published generation opened read-only: search vectors, map ids to segments and videos."""
+
+    def __init__(self, root: Path, db_url: str | None = None, bf16_scan: bool | None = None):
+        """``bf16_scan``: let an exact flat search find its candidates in a bfloat16 copy of the vectors (1.5x the
+        memory, ~3x faster) and re-score them exactly; default: where the CPU multiplies bfloat16 in hardware.
+        Raises IndexNotFoundError, ExternalCatalogError (no URL for an external catalog), IndexCatalogError."""
+        self.root = Path(root)
+        self.bf16_scan = native_bfloat16() if bf16_scan is None else bf16_scan
+        self.generation, self.manifest = published(self.root)
+        search_file = self.generation / (SEARCH if self.manifest.index_type != "flat" else VECTORS)
+        self.index = tune_for_search(faiss.read_index(str(search_file)))
+        self._search = VectorSearch(self.index, self.bf16_scan)
+        url = catalog_url(self.root, self.generation, self.manifest, db_url, readonly=True)
+        self.engine = connect(url, readonly=True)
+        try:
+            check_catalog_revision(self.engine, upgrade_command=_upgrade_command(self.root, self.manifest, db_url))
+        except (CatalogError, SQLAlchemyError) as exc:
+            self.engine.dispose()
+            raise IndexCatalogError(f"cannot read the catalog of the index in {self.root}: {exc}") from exc
+
+    @property
+    def count(self) -> int:
+        """How many vectors (segments) the index holds."""
+        return int(self.index.ntotal)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- vectors
+    def search(self, query: np.ndarray, k: int, offset: int = 0, min_score: float | None = None) -> tuple[Hits, int]:
+        """Top ``offset..offset+k`` (segment id, score) by inner product, and how many match in all."""
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        return self.search_batch(query, [k], [offset], [min_score])[0]
+
+    def search_batch(
+        self, queries: np.ndarray, ks: Sequence[int], offsets: Sequence[int], min_scores: Sequence[float | None]
+    ) -> list[tuple[Hits, int]]:
+        """:meth:`search` for many queries at once: row ``i`` of ``queries`` [N, D] with ``ks[i]``, ``offsets[i]``
+        and ``min_scores[i]``. The vectors are read once for all N, far cheaper than N searches."""
+        return self._search.search_batch(queries, ks, offsets, min_scores)
+
+    def segment_vector(self, segment_id: int) -> np.ndarray | None:
+        """An indexed segment's own vector (None: no such segment)."""
+        try:
+            return self.index.reconstruct(int(segment_id))
+        except RuntimeError:
+            return None
+
+    def thumbnail_path(self, segment_id: int) -> Path:
+        return thumbnail_path(self.root, segment_id)
+
+    # -- the catalog, as records
+    def segments(self, ids: Iterable[int]) -> dict[int, SegmentRecord]:
+        """The segments of ``ids`` that the catalog holds, by id."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        with Session(self.engine) as session:
+            rows = session.execute(_segment_rows().where(Segment.id.in_(ids))).all()
+        return {row[0]: SegmentRecord(*row) for row in rows}
+
+    def video_record(self, video_id: int) -> VideoRecord | None:
+        """One catalogued file (indexed or failed), or None."""
+        records = self._video_records(Video.id == int(video_id))
+        return records[0] if records else None
+
+    def video_records(self, status: str | None = None) -> list[VideoRecord]:
+        """Every catalogued file by path, with its segment count; only those of ``status`` (``VIDEO_INDEXED``,
+        ``VIDEO_FAILED``) when given."""
+        return self._video_records(None if status is None else Video.status == status)
+
+    def video_segments(self, video_id: int) -> list[SegmentRecord]:
+        """A video's segments in time order (empty for a failed or unknown video)."""
+        with Session(self.engine) as session:
+            rows = session.execute(_segment_rows().where(Segment.video_id == int(video_id)).order_by(Segment.ordinal)).all()
+        return [SegmentRecord(*row) for row in rows]
+
+    def open_video_file(self, video: VideoRecord | Video) -> VideoFile:
+        """Open an indexed video's file once it is checked to be the file that was indexed, inside the library
+        (raises :class:`VideoFileError`; see :func:`indexer.index_dir.video_files.open_indexed_file`)."""
+        return open_indexed_file(video, self.manifest.library)
+
+    def _video_records(self, where=None) -> list[VideoRecord]:
+        return [_video_record(video, count) for video, count in self._counted_videos(where)]
+
+    def _counted_videos(self, where=None) -> list[tuple[Video, int]]:
+        """Catalogued files by path (those matching ``where``, a SQL condition, when given) with their segment counts."""
+        query = (
+            select(Video, func.count(Segment.id))
+            .outerjoin(Segment, Segment.video_id == Video.id)
+            .group_by(Video.id)
+            .order_by(Video.path)
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            rows = session.execute(query if where is None else query.where(where)).all()
+        return [(video, int(count)) for video, count in rows]
+
+    # -- the catalog's ORM rows (kept for callers not yet on records)
+    def video(self, video_id: int) -> Video | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.scalars(select(Video).options(selectinload(Video.segments)).where(Video.id == video_id)).first()
+
+    def videos(self) -> list[Video]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(select(Video).order_by(Video.path)))
+
+    def videos_with_segment_counts(self) -> list[tuple[Video, int]]:
+        """Every catalogued file (indexed or failed), by path, with how many segments it has."""
+        return self._counted_videos()
+
+
+def open_index(root: Path, db_url: str | None = None, **kw) -> IndexReader:
+    """The index published in ``root``, opened read-only (``kw``: :class:`IndexReader`'s, e.g. ``bf16_scan``)."""
+    return IndexReader(root, db_url, **kw)
+
+
+def index_catalog_revision(root: Path, db_url: str | None = None) -> str | None:
+    """The schema revision of the catalog of the index published in ``root`` (``vidseek db current``)."""
+    root = Path(root)
+    generation, manifest = published(root)
+    return catalog_revision(catalog_url(root, generation, manifest, db_url, readonly=True))
+
+
+def _segment_rows():
+    return select(Segment.id, Segment.video_id, Video.path, Segment.start, Segment.end).join(Video, Segment.video_id == Video.id)
+
+
+def _video_record(video: Video, segments: int) -> VideoRecord:
+    return VideoRecord(
+        video_id=video.id,
+        path=video.path,
+        status=video.status,
+        error=video.error,
+        duration=video.duration,
+        fps=video.fps,
+        width=video.width,
+        height=video.height,
+        indexed_at=video.indexed_at,
+        segments=segments,
+        fingerprint=video.fingerprint,
+        size=video.size,
+        device=video.device,
+        inode=video.inode,
+    )
+
+
+def _upgrade_command(root: Path, manifest: Manifest, db_url: str | None) -> str:
+    if manifest.catalog == "external" and db_url:
+        return f"vidseek db upgrade --db-url '{describe_url(db_url)}'"
+    return f"vidseek db upgrade --index-dir {root}"

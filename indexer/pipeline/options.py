@@ -1,0 +1,99 @@
+"""What a build is asked to do (:class:`BuildOptions`) and what it did (:class:`BuildReport`), and what follows
+from the options and the encoder alone: the manifest, the decode size, the batch size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.clips import decode_short_side
+from indexer.index_dir.manifest import Manifest
+from indexer.progress import LINE_INTERVAL_S
+
+
+@dataclass
+class BuildOptions:
+    library: Path
+    index_dir: Path
+    frames: int = 8
+    segment_seconds: float = 10.0
+    batch_size: int | None = None  # segments per encoder batch; None: sized by the encoder (GPU memory; 16 on a CPU)
+    workers: int | None = None
+    rebuild: bool = False
+    db_url: str | None = None
+    decoder: str = "pyav"
+    chunk_segments: int = 8
+    file_timeout: float = 600.0  # seconds one decode task may take before its file is given up
+    index_type: str = "auto"  # flat, hnsw, ivfpq, or auto (by size: indexer/index_dir/ann.py)
+    checkpoint_seconds: float = 300.0  # publish progress this often, so a killed build resumes from there
+    progress: bool = True  # a bar of segments on a terminal, else a line every progress_seconds (indexer/progress.py)
+    progress_seconds: float = LINE_INTERVAL_S
+
+
+@dataclass
+class BuildReport:
+    files: int = 0
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    segments: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    total_segments: int = 0
+    # Fixed costs around the pipeline, so that its own rate can be told apart from them (0: not measured).
+    startup_seconds: float = 0.0  # until the first decoded frames came back: scan, catalog, decode workers' start-up
+    startup_segments: int = 0  # the segments of that first result
+    publish_seconds: float = 0.0  # after the last video: writing and publishing the index
+
+    @property
+    def segments_per_second(self) -> float:
+        return self.segments / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def steady_segments_per_second(self) -> float:
+        """Segments/s between start-up and publishing: the pipeline's own rate, the one to compare with its stages'
+        (the first result's segments are left out with the start-up that ends when they arrive)."""
+        seconds = self.seconds - self.startup_seconds - self.publish_seconds
+        return (self.segments - self.startup_segments) / seconds if seconds > 0 else 0.0
+
+    @property
+    def all_failed(self) -> bool:
+        attempted = self.indexed + len(self.failed)
+        return attempted > 0 and self.indexed == 0
+
+    def summary(self) -> str:
+        lines = [
+            f"indexed {self.indexed} file(s), {self.segments} segment(s) in {self.seconds:.1f}s "
+            f"({self.segments_per_second:.2f} segments/s); skipped {self.unchanged} unchanged; "
+            f"removed {self.removed} deleted; failed {len(self.failed)}; index holds {self.total_segments} segment(s)"
+        ]
+        lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
+        lines += [f"  note: {path}: {note}" for path, note in self.notes]
+        return "\n".join(lines)
+
+
+def manifest_for(encoder, options: BuildOptions) -> Manifest:
+    spec = encoder.spec
+    return Manifest(
+        model=spec.name,
+        pretrained=spec.pretrained,
+        weights_fingerprint=spec.fingerprint,
+        dim=encoder.dim,
+        frames=options.frames,
+        segment_seconds=float(options.segment_seconds),
+        preprocess=encoder.preprocess.to_dict(),
+        library=str(Path(options.library).expanduser().resolve()),
+        decoder=options.decoder,
+    )
+
+
+def poster_short_side(encoder) -> int:
+    """Frames are decoded at this short side: enough for the model's resize and for the posters."""
+    return decode_short_side(encoder.preprocess.resize)
+
+
+def batch_size_for(encoder, options: BuildOptions) -> int:
+    """Segments per encoder batch: ``options.batch_size``, else the encoder's choice for frames decoded at
+    :func:`poster_short_side` (sized to a GPU's memory; 16 on a CPU)."""
+    return options.batch_size or encoder.batch_size_for_memory(options.frames, poster_short_side(encoder))

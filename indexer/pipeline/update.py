@@ -1,0 +1,121 @@
+"""Bringing an index up to date with its library, whatever runs decode and embed: scan, incremental bookkeeping
+(:func:`apply_scan`), commit in library order, checkpoints and publishing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from indexer.decoders import get_decoder
+from indexer.errors import IndexWriteError
+from indexer.index_dir.writer import IndexWriter
+from indexer.pipeline.commit import Committer
+from indexer.pipeline.options import BuildOptions, BuildReport, manifest_for
+from indexer.pipeline.plan import VideoJob
+from indexer.progress import progress_bar
+from indexer.scan import LibraryFile, scan_library
+
+IndexVideos = Callable[[Committer], None]
+"""Runs decode and embed over ``committer.jobs`` (the new and changed files), calling ``committer.commit_ready()``
+as jobs finish; on return every job is done (indexed or failed)."""
+
+
+def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> BuildReport:
+    """Bring the index in ``options.index_dir`` up to date with ``options.library`` and publish it, with the
+    decode-and-embed stage given: ``index_videos`` runs it over the new and changed files; scanning, dropping
+    deleted files, committing in library order and publishing are the same for every runner."""
+    started = time.perf_counter()
+    # A backend that cannot load (not installed, no FFmpeg) stops the run here, with how to install it, instead
+    # of failing every file, which the next run would then skip as unchanged.
+    get_decoder(options.decoder)
+    report = BuildReport()
+    files, unreadable = scan_library(Path(options.library))
+    report.files = len(files) + len(unreadable)
+    writer = _open_writer(encoder, options)
+    try:
+        todo = apply_scan(writer, files, unreadable, report)
+        _index_todo(todo, writer, report, options, index_videos, started)
+        publishing = time.perf_counter()
+        report.total_segments = int(writer.index.ntotal)
+        writer.publish()
+        report.publish_seconds = time.perf_counter() - publishing
+    except BaseException as exc:
+        writer.abort()
+        if isinstance(exc, OSError | SQLAlchemyError):
+            raise IndexWriteError(
+                f"cannot write the index in {options.index_dir}: {_reason(exc)}; the previously published index is unchanged"
+            ) from exc
+        raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _open_writer(encoder, options: BuildOptions) -> IndexWriter:
+    try:
+        return IndexWriter(
+            options.index_dir,
+            manifest_for(encoder, options),
+            db_url=options.db_url,
+            rebuild=options.rebuild,
+            index_type=options.index_type,
+        )
+    except (OSError, SQLAlchemyError) as exc:
+        raise IndexWriteError(f"cannot open the index in {options.index_dir} for writing: {_reason(exc)}") from exc
+
+
+def _index_todo(
+    todo: list[LibraryFile], writer: IndexWriter, report: BuildReport, options: BuildOptions, index_videos, started: float
+) -> None:
+    """Run ``index_videos`` over the files to (re)index, under the build's progress bar; every one is committed."""
+    enabled = options.progress and bool(todo)
+    progress = progress_bar(unit="segment", desc="indexing", enabled=enabled, interval=options.progress_seconds)
+    try:
+        if todo:
+            jobs = [VideoJob(seq, f) for seq, f in enumerate(todo)]
+            committer = Committer(jobs, writer, report, options, progress, build_started=started)
+            index_videos(committer)
+            committer.commit_ready()
+            if not committer.finished:
+                raise RuntimeError(f"the pipeline left {len(todo) - committer.next_commit} video(s) unfinished")
+    finally:
+        progress.close()
+
+
+def apply_scan(
+    writer: IndexWriter, files: list[LibraryFile], unreadable: list[tuple[Path, str]], report: BuildReport
+) -> list[LibraryFile]:
+    """Bring the catalog in line with a scan of the library, except for the files to (re)index, which are returned:
+    deleted files leave the index, changed ones leave it to be indexed again, unreadable ones are recorded."""
+    known = writer.known_videos()
+    present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable}
+    for path, video in known.items():
+        if path not in present:
+            writer.remove_video(video)
+            report.removed += 1
+    todo = []
+    for f in files:
+        video = known.get(str(f.path))
+        if video is not None and video.fingerprint == f.fingerprint:
+            writer.record_identity(video, f.device, f.inode)  # the same content: never re-embedded for this
+            report.unchanged += 1
+            continue
+        if video is not None:
+            writer.remove_video(video)
+        todo.append(f)
+    for path, reason in unreadable:
+        if str(path) in known:
+            writer.remove_video(known[str(path)])
+        writer.record_failure(str(path), "", 0, reason)
+        report.failed.append((str(path), reason))
+    return todo
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, SQLAlchemyError):
+        original = getattr(exc, "orig", None)
+        text = str(original or exc).splitlines()[0]
+        return f"catalog database error: {text}" + (" (another process holds it)" if "locked" in text else "")
+    return str(exc)

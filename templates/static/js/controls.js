@@ -1,0 +1,88 @@
+// The search form's "max display" and "min score" controls: what they read, and what a change in them asks for.
+
+/** "Max display": one of the choices `ks`; `fallback` when the select shows another value. */
+export class MaxDisplay {
+  constructor(select, ks, fallback) {
+    this.select = select;
+    this.ks = ks;
+    this.fallback = fallback;
+  }
+
+  read() {
+    const k = Number(this.select.value);
+    return this.ks.includes(k) ? k : this.fallback;
+  }
+
+  show(k) {
+    this.select.value = String(k);
+  }
+}
+
+/** "Min score": a number box, a slider (-1 = no limit) and a clear button, kept in step. */
+export class MinScore {
+  constructor({ input, range, clear }) {
+    this.input = input;
+    this.range = range;
+    this.clearButton = clear;
+  }
+
+  /** The typed value: a number in [-1, 1], null for none, NaN for anything else. */
+  read() {
+    const raw = this.input.value.trim();
+    if (raw === "") {
+      // An unparsable entry shows as "" with badInput set.
+      return this.input.validity && this.input.validity.badInput ? NaN : null;
+    }
+    const v = Number(raw);
+    return Number.isFinite(v) && v >= -1 && v <= 1 ? v : NaN;
+  }
+
+  /** Mark the box valid or not and move the slider to it; returns the value, undefined when invalid. */
+  validate() {
+    const v = this.read();
+    const bad = Number.isNaN(v);
+    const badInput = this.input.validity && this.input.validity.badInput;
+    this.input.setAttribute("aria-invalid", bad ? "true" : "false");
+    this.clearButton.hidden = this.input.value === "" && !badInput;
+    if (!bad) this.range.value = String(v == null ? -1 : v);
+    return bad ? undefined : v;
+  }
+
+  show(v) {
+    this.input.value = v == null ? "" : String(v);
+    this.validate();
+  }
+
+  focus() {
+    this.input.focus();
+  }
+
+  /**
+   * onChange(v): a valid value was typed or slid (null = no limit); onInvalid(): the box holds no valid value;
+   * onSubmit(): Enter in the box; onClear(): the clear button emptied it.
+   */
+  wire({ onChange, onInvalid, onSubmit, onClear }) {
+    this.input.addEventListener("input", () => {
+      const v = this.validate();
+      if (v === undefined) onInvalid();
+      else onChange(v);
+    });
+    this.input.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter") {
+        ev.preventDefault();
+        onSubmit();
+      }
+    });
+    this.range.addEventListener("input", () => {
+      const v = Number(this.range.value);
+      this.input.value = v <= -1 ? "" : v.toFixed(2);
+      this.validate();
+      onChange(v <= -1 ? null : v);
+    });
+    this.clearButton.addEventListener("click", () => {
+      this.show(null);
+      this.focus();
+      onClear();
+    });
+  }
+}

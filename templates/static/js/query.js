@@ -1,0 +1,52 @@
+// What a search is. A query is one of three things: words ({mode: "text", q}), an indexed segment ("more like
+// this", {mode: "like", like}) or a picture ({mode: "image", file, id}). A search's params are
+// {query, k, minScore} (minScore null = no limit).
+
+export function isEmpty(query) {
+  return query.mode === "text" && !query.q;
+}
+
+function queryKey(query) {
+  if (query.mode === "like") return `like:${query.like}`;
+  if (query.mode === "image") return `image:${query.id}`;
+  return `text:${query.q}`;
+}
+
+/** Whether two searches ask the same thing (typing a trailing space does not search again). */
+export function sameParams(a, b) {
+  return !!a && !!b && queryKey(a.query) === queryKey(b.query) && a.k === b.k && a.minScore === b.minScore;
+}
+
+/** The [url, init] that fetches one page of results, from `offset`, at `searchUrl` ("/search"). */
+export function searchRequest(searchUrl, p, offset) {
+  const sp = new URLSearchParams({ k: String(p.k), offset: String(offset) });
+  if (p.minScore != null) sp.set("min_score", String(p.minScore));
+  const q = p.query;
+  if (q.mode === "image") {
+    const body = new FormData();
+    body.append("file", q.file, q.file.name || "picture");
+    return [`${searchUrl}/image?${sp.toString()}`, { method: "POST", body }];
+  }
+  if (q.mode === "like") sp.set("like", String(q.like));
+  else sp.set("q", q.q);
+  return [`${searchUrl}?${sp.toString()}`, { method: "GET" }];
+}
+
+/** The document title for a query: its words, or what kind of search it is. */
+export function titleOf(query) {
+  let what = "";
+  if (query.mode === "text") what = query.q;
+  else if (query.mode === "like") what = "More like this";
+  else what = "Picture search";
+  return what ? `${what} · vidseek` : "vidseek";
+}
+
+/** What to do about a failed search, by status (appended to the server's message). */
+export function errorAdvice(res, query) {
+  if (res.status === 503) return ""; // the server's message already says how to build an index
+  if (res.status === 404 && query.mode === "like") return " It may have gone in a re-index: search with words again.";
+  if (res.status === 413) return " Pick a smaller picture.";
+  if (res.status === 415 || (res.status === 422 && query.mode === "image")) return " Pick a PNG, JPEG, WebP or GIF picture.";
+  if (res.status >= 500) return " Try again; if it keeps failing, look at the server's log.";
+  return "";
+}

@@ -1,0 +1,156 @@
+// The grid of result cards: one card per segment, with its playing clip, title (a link to the player), time
+// range, score and "More like this". Everything from the server goes in as text or checked URLs, never HTML.
+
+import { clock, clockRange, formatScore, fragNum } from "./format.js";
+import { playWhenVisible, reducedMotion, releaseVideos, safePlay, startsVisible, wireClipLoop } from "./player.js";
+import { safeUrl } from "./urls.js";
+
+/** The player page for result r, opened at `start`; "" when r names no video. */
+function watchUrl(r, start) {
+  if (r.video_id == null) return "";
+  const sp = new URLSearchParams({ t: fragNum(start), segment: String(r.segment_id) });
+  return `/watch/${encodeURIComponent(String(r.video_id))}?${sp.toString()}`;
+}
+
+function element(tag, className, text) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (text != null) el.textContent = text;
+  return el;
+}
+
+/** A muted clip of [start, end) of the result's video, with its poster. */
+function clipVideo(c) {
+  const video = document.createElement("video");
+  video.muted = true;
+  video.defaultMuted = true;
+  video.setAttribute("muted", "");
+  video.loop = true;
+  video.playsInline = true;
+  video.setAttribute("playsinline", "");
+  if (!reducedMotion.matches) video.autoplay = true;
+  video.preload = "metadata";
+  video.disablePictureInPicture = true;
+  video.tabIndex = -1;
+  if (c.poster) video.poster = c.poster;
+  video.dataset.visible = startsVisible ? "1" : "0";
+  if (c.videoUrl) video.src = `${c.videoUrl}#t=${fragNum(c.start)},${fragNum(c.end)}`;
+  wireClipLoop(video, c.start, c.end);
+  return video;
+}
+
+/** The picture is a second way into the player, for the mouse; the title is the keyboard's. */
+function mediaOf(c, video) {
+  const media = element(c.playerUrl ? "a" : "div", "media");
+  if (c.playerUrl) {
+    media.href = c.playerUrl;
+    media.tabIndex = -1;
+    media.setAttribute("aria-hidden", "true");
+  }
+  const badge = element("span", "badge", c.range);
+  badge.setAttribute("aria-hidden", "true");
+  media.append(video, badge);
+  return media;
+}
+
+function metaOf(c, onLike) {
+  const link = element("a", "title", c.title);
+  link.title = `${c.title}: open the player at ${clock(c.start)}`;
+  if (c.playerUrl) link.href = c.playerUrl;
+  const scoreEl = element("span", "score", c.score);
+  scoreEl.title = "similarity score (cosine, −1 to 1)";
+  const like = element("button", "like-button", "More like this");
+  like.type = "button";
+  like.setAttribute("aria-label", `More like this: ${c.title}, ${c.range}`);
+  like.addEventListener("click", () => onLike(c.segmentId));
+  const meta = element("div", "meta");
+  meta.append(link, element("span", "time", c.range), scoreEl, like);
+  return meta;
+}
+
+/** With reduced motion there is no autoplay: a card plays on hover or focus instead. */
+function playOnHover(card, video) {
+  const on = () => safePlay(video);
+  const off = () => video.pause();
+  card.addEventListener("mouseenter", on);
+  card.addEventListener("mouseleave", off);
+  card.addEventListener("focusin", on);
+  card.addEventListener("focusout", off);
+}
+
+/** What a card shows of result r, checked and formatted. */
+function cardOf(r) {
+  const start = Math.max(0, Number(r.start) || 0);
+  const end = Math.max(start, Number(r.end) || start);
+  return {
+    segmentId: Number(r.segment_id),
+    start,
+    end,
+    title: r.title == null ? `video ${r.video_id}` : String(r.title),
+    range: clockRange(start, end),
+    score: formatScore(r.score),
+    videoUrl: safeUrl(r.video_url),
+    playerUrl: safeUrl(watchUrl(r, start)),
+    poster: safeUrl(r.thumbnail_url),
+  };
+}
+
+function buildCard(r, onLike) {
+  const c = cardOf(r);
+  const card = element("article", "result");
+  card.dataset.segmentId = String(r.segment_id);
+  if (r.video_id != null) card.dataset.videoId = String(r.video_id);
+  card.dataset.start = String(c.start);
+  card.dataset.end = String(c.end);
+  card.dataset.score = String(Number(r.score));
+  card.setAttribute("aria-label", `${c.title}, ${c.range}, score ${c.score}`);
+  const video = clipVideo(c);
+  card.append(mediaOf(c, video), metaOf(c, onLike));
+  if (reducedMotion.matches) playOnHover(card, video);
+  return { card, video };
+}
+
+export class ResultGrid {
+  /** container: the grid's element; onLike(segmentId): "More like this" was clicked on a card. */
+  constructor(container, onLike) {
+    this.container = container;
+    this.onLike = onLike;
+  }
+
+  /** How many cards the grid holds (shown or hidden by the minimum score). */
+  get size() {
+    return this.container.querySelectorAll(".result").length;
+  }
+
+  /** Show `results` (after the cards already there when `append`); returns the first new card, or null. */
+  render(results, append) {
+    if (!append) this.clear();
+    const seen = new Set(Array.from(this.container.querySelectorAll(".result"), (c) => c.dataset.segmentId));
+    const frag = document.createDocumentFragment();
+    const videos = [];
+    let firstNew = null;
+    for (const r of results) {
+      if (!r || typeof r !== "object" || seen.has(String(r.segment_id))) continue;
+      seen.add(String(r.segment_id));
+      const { card, video } = buildCard(r, this.onLike);
+      firstNew = firstNew || card;
+      frag.appendChild(card);
+      videos.push(video);
+    }
+    this.container.appendChild(frag);
+    videos.forEach(playWhenVisible);
+    return firstNew;
+  }
+
+  /** Hide the cards scoring below `min` at once, before the server answers with the new total. */
+  hideBelow(min) {
+    for (const card of this.container.querySelectorAll(".result")) {
+      card.hidden = min != null && Number(card.dataset.score) < min;
+    }
+  }
+
+  clear() {
+    releaseVideos(this.container);
+    this.container.replaceChildren();
+  }
+}

@@ -1,0 +1,44 @@
+"""The one compatibility check (a build's settings, or a server's model, against a published index's manifest)."""
+
+import dataclasses
+import json
+
+import pytest
+
+from indexer import MODEL_FIELDS, Manifest, ModelIdentity, compatibility_problems
+
+BUILT = Manifest(
+    model="ViT-B-32", pretrained="openai", weights_fingerprint="abc", dim=512, frames=8, segment_seconds=10.0, preprocess={}
+)
+
+
+def test_a_build_with_the_same_settings_fits_and_each_difference_is_named():
+    assert compatibility_problems(BUILT, dataclasses.replace(BUILT, count=7, library="/elsewhere")) == []
+    wanted = dataclasses.replace(BUILT, frames=16, preprocess={"resize": 256}, decoder="pyav-keyframes")
+    assert compatibility_problems(BUILT, wanted) == [
+        "frames: index has 8, asked for 16",
+        "preprocess: index has {}, asked for {'resize': 256}",
+        "fast seek: index built without --fast-seek",
+    ]
+    assert BUILT.compatibility_problems(wanted) == compatibility_problems(BUILT, wanted)
+    assert compatibility_problems(wanted, BUILT)[-1] == "fast seek: index built with --fast-seek"
+
+
+def test_a_server_checks_only_the_model_and_says_what_it_runs():
+    same = ModelIdentity("ViT-B-32", "laion", "abc", 512)  # another tag, same weights: fits
+    assert compatibility_problems(BUILT, same, MODEL_FIELDS, asked_by="server") == []
+    other = ModelIdentity("ViT-L-14", "laion2b", "def", 768)
+    assert compatibility_problems(BUILT, other, MODEL_FIELDS, asked_by="server") == [
+        "the index was built with model 'ViT-B-32', the server runs 'ViT-L-14'",
+        "the index was built with weights 'openai' (abc), the server loaded 'laion2b' (def)",
+        "the index holds 512-d vectors, the model makes 768-d ones",
+    ]
+    with pytest.raises(ValueError, match="asked_by"):
+        compatibility_problems(BUILT, other, asked_by="client")
+
+
+def test_the_manifest_file_keeps_its_fields(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_text(BUILT.to_json())
+    assert set(json.loads(path.read_text())) == {f.name for f in dataclasses.fields(Manifest)}  # no property written
+    assert Manifest.read(path) == BUILT
