@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from app.batching import QueryEncoder
 from app.errors import NoIndexError, NotAnImageError, NotFoundError
 from app.services.classify import Classifier, Ranking
@@ -80,9 +78,6 @@ class VidseekService:
     def search_text(self, query: str, k: int, offset: int = 0, min_score: float | None = None) -> Ranked:
         return self.search.text(query, k, offset, min_score)
 
-    def search_vector(self, reader: IndexReader, vector: np.ndarray, k: int, offset: int, min_score: float | None) -> Ranked:
-        return self.search.vector(reader, vector, k, offset, min_score)
-
     def search_like(
         self, segment_id: int, k: int, offset: int = 0, min_score: float | None = None
     ) -> tuple[SegmentRecord, list[Hit], int]:
@@ -108,9 +103,6 @@ class VidseekService:
         return self.browser.poster(segment_id)
 
     # -- classify
-    def frames_per_clip(self) -> int:
-        return self.classifier.frames_per_clip()
-
     def classify_file(self, path: Path, labels: list[str], template: str, start: float = 0.0, end: float | None = None):
         return self.classifier.file(path, labels, template, start, end)
 

@@ -133,7 +133,7 @@ class IndexReader:
             rows = session.execute(query if where is None else query.where(where)).all()
         return [(video, int(count)) for video, count in rows]
 
-    # -- the catalog's ORM rows (kept for callers not yet on records)
+    # -- the catalog's ORM rows, every column (the tests compare whole catalogs with them; the server reads records)
     def video(self, video_id: int) -> Video | None:
         with Session(self.engine, expire_on_commit=False) as session:
             return session.scalars(select(Video).options(selectinload(Video.segments)).where(Video.id == video_id)).first()
@@ -141,10 +141,6 @@ class IndexReader:
     def videos(self) -> list[Video]:
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(select(Video).order_by(Video.path)))
-
-    def videos_with_segment_counts(self) -> list[tuple[Video, int]]:
-        """Every catalogued file (indexed or failed), by path, with how many segments it has."""
-        return self._counted_videos()
 
 
 def open_index(root: Path, db_url: str | None = None, **kw) -> IndexReader:
