@@ -15,6 +15,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from indexer.decoders import VideoInfo, encode_jpeg, get_decoder, scaled_size
+from indexer.decoders.base import read_frames
+from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE, mmcv_size, opencv_bilinear, resampling_for
 from indexer.errors import MAX_ASPECT_RATIO, FrameSizeError, NotAnImageError
 from indexer.segment import Segment, plan_segments, sample_frame_times
 
@@ -26,6 +28,13 @@ def decode_short_side(resize: int) -> int:
     """The short side frames are decoded at for a model whose preprocessing resizes to ``resize``: large enough for
     the model and for the index's posters, so a clip is decoded once for both."""
     return max(resize, POSTER_SHORT_SIDE)
+
+
+def decode_resampling(interpolation: str) -> str:
+    """How frames are scaled as they are decoded for a model whose preprocessing names ``interpolation``:
+    ``opencv-bilinear`` (ViFi-CLIP's weights: each full-size frame resized as the reference's OpenCV does), else
+    libswscale (``swscale``). See :mod:`indexer.decoders.resample`."""
+    return resampling_for(interpolation)
 
 
 @dataclass
@@ -53,7 +62,15 @@ def probe_video(decoder: str, path: str) -> VideoInfo:
     return get_decoder(decoder).probe(Path(path))
 
 
-def open_video(decoder: str, path: str, segment_seconds: float, chunk_segments: int, frames: int, short_side: int) -> OpenedVideo:
+def open_video(
+    decoder: str,
+    path: str,
+    segment_seconds: float,
+    chunk_segments: int,
+    frames: int,
+    short_side: int,
+    resample: str = SWSCALE,
+) -> OpenedVideo:
     """Probe a video and decode its first chunk of segments in one task (a short video: all of it).
 
     A probe task of its own would cost every file one more round trip through the pool, and a wait in the
@@ -64,54 +81,83 @@ def open_video(decoder: str, path: str, segment_seconds: float, chunk_segments: 
     if not segments:
         return OpenedVideo(info, None)
     first = [segments[i] for i in chunk_indexes(len(segments), chunk_segments)[0]]
-    return OpenedVideo(info, decode_segments(decoder, path, first, frames, short_side))
+    return OpenedVideo(info, decode_segments(decoder, path, first, frames, short_side, resample=resample))
 
 
 def decode_segments(
-    decoder: str, path: str, segments: list[Segment], frames: int, short_side: int, posters: bool = True
+    decoder: str,
+    path: str,
+    segments: list[Segment],
+    frames: int,
+    short_side: int,
+    posters: bool = True,
+    resample: str = SWSCALE,
 ) -> DecodedSegments:
     """The TSN-sampled frames of ``segments``, and (``posters``) a poster JPEG of each for the index."""
     times = [t for segment in segments for t in sample_frame_times(segment.start, segment.end, frames)]
-    result = get_decoder(decoder).read(Path(path), times, short_side)
+    result = read_frames(get_decoder(decoder), Path(path), times, short_side, resample)
     clips = result.images.reshape(len(segments), frames, *result.images.shape[1:])
     jpegs = [encode_jpeg(clip[frames // 2]) for clip in clips] if posters else []
     return DecodedSegments(clips=clips, posters=jpegs, end_time=result.end_time, note=result.note)
 
 
 def read_clip(
-    path: str, frames: int, short_side: int, start: float = 0.0, end: float | None = None, decoder: str = "pyav"
+    path: str,
+    frames: int,
+    short_side: int,
+    start: float = 0.0,
+    end: float | None = None,
+    decoder: str = "pyav",
+    resample: str = SWSCALE,
+    views: int = 1,
 ) -> np.ndarray:
-    """``frames`` TSN-sampled frames [T, H, W, 3] of ``path`` between ``start`` and ``end`` (default: all).
+    """``frames`` TSN-sampled frames [T, H, W, 3] of ``path`` between ``start`` and ``end`` (default: all); with
+    ``views`` > 1, that many temporal views [V, T, H, W, 3] (:func:`~indexer.segment.sample_frame_times`), all
+    decoded in one pass.
 
     Used to classify one video (an upload, too) and to train: no poster is made, as none is kept. When the stream
     ends before its header says, sampling is redone over the real length.
     """
     if end is None:
         end = probe_video(decoder, path).duration
-    decoded = decode_segments(decoder, path, [Segment(start, end)], frames, short_side, posters=False)
-    if decoded.end_time is not None and decoded.end_time > start:
-        decoded = decode_segments(decoder, path, [Segment(start, decoded.end_time)], frames, short_side, posters=False)
-    return decoded.clips[0]
+    images, end_time = _read_views(decoder, path, Segment(start, end), frames, short_side, resample, views)
+    if end_time is not None and end_time > start:
+        images, _ = _read_views(decoder, path, Segment(start, end_time), frames, short_side, resample, views)
+    clips = images.reshape(views, frames, *images.shape[1:])
+    return clips[0] if views == 1 else clips
 
 
-def image_frame(data: bytes, short_side: int) -> np.ndarray:
+def _read_views(
+    decoder: str, path: str, segment: Segment, frames: int, short_side: int, resample: str, views: int
+) -> tuple[np.ndarray, float | None]:
+    """The frames of every view of ``segment``, view after view, from one read; and where the stream ended."""
+    times = [t for v in range(views) for t in sample_frame_times(segment.start, segment.end, frames, v, views)]
+    result = read_frames(get_decoder(decoder), Path(path), times, short_side, resample)
+    return result.images, result.end_time
+
+
+def image_frame(data: bytes, short_side: int, resample: str = SWSCALE) -> np.ndarray:
     """A picture (an upload to search by) as a one-frame clip [1, H, W, 3] uint8, its short side scaled to
     ``short_side`` the way indexed frames are (:func:`~indexer.decoders.scaled_size`, which bounds the scaled size),
-    so a picture and a clip of it land near each other. Raises :class:`NotAnImageError`."""
+    so a picture and a clip of it land near each other: PIL's bicubic for ``swscale``, the decoders' own OpenCV
+    bilinear (at mmcv's size) for ``opencv-bilinear``. Raises :class:`NotAnImageError`."""
     try:
-        image = _decoded_image(data, short_side)
+        image = _decoded_image(data, short_side, draft=resample != OPENCV_BILINEAR)
         size = scaled_size(image.width, image.height, short_side)  # after JPEG draft and EXIF rotation
     except FrameSizeError as exc:
         raise NotAnImageError(
             f"the image is {exc.width}x{exc.height} pixels, too elongated to search by: "
             f"at most {MAX_ASPECT_RATIO:g}:1 (long side to short side) is accepted"
         ) from None
+    if resample == OPENCV_BILINEAR:
+        return opencv_bilinear(np.asarray(image, dtype=np.uint8), *mmcv_size(image.width, image.height, short_side))[None]
     image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
     return np.array(image, dtype=np.uint8)[None]  # a writable copy: torch wants one
 
 
-def _decoded_image(data: bytes, short_side: int) -> Image.Image:
-    """The picture decoded to RGB, after its header passed the pixel cap and the aspect-ratio bound."""
+def _decoded_image(data: bytes, short_side: int, draft: bool = True) -> Image.Image:
+    """The picture decoded to RGB, after its header passed the pixel cap and the aspect-ratio bound; with ``draft``,
+    a JPEG at a reduced size where it can (not for OpenCV's resize, which the reference runs on the full picture)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -119,7 +165,8 @@ def _decoded_image(data: bytes, short_side: int) -> Image.Image:
             pixels = image.width * image.height
             if 0 < pixels <= MAX_IMAGE_PIXELS:
                 scaled_size(image.width, image.height, short_side)  # a 1x60000 strip is refused from its header
-                image.draft("RGB", (short_side, short_side))  # JPEG: decode at a reduced size when it can
+                if draft:
+                    image.draft("RGB", (short_side, short_side))  # JPEG: decode at a reduced size when it can
                 image = ImageOps.exif_transpose(image).convert("RGB")  # an animation gives its first frame
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         pixels = MAX_IMAGE_PIXELS + 1

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.clips import decode_short_side, read_clip
+from indexer.clips import decode_resampling, decode_short_side, read_clip
+from indexer.decoders.resample import OPENCV_BILINEAR, mmcv_size, opencv_bilinear
 from indexer.progress import progress_bar
 from models.prompts import DEFAULT_TEMPLATE
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: frames sampled by the containing rule (pts <= t < next pts), no longer the nearest frame
 
 
 class DatasetError(ValueError):
@@ -52,7 +53,8 @@ class Example:
 
 @dataclass
 class ClipSet:
-    """The examples that decoded, their clips ([T, H, W, 3] uint8 each) and the ones that did not."""
+    """The examples that decoded, their clips ([T, H, W, 3] uint8 each; [V, T, H, W, 3] with views) and the ones
+    that did not."""
 
     examples: list[Example]
     clips: list[np.ndarray]
@@ -122,10 +124,13 @@ def load_clips(
     cache_dir: Path | None = None,
     workers: int = 1,
     progress: bool = False,
+    views: int = 1,
 ) -> ClipSet:
-    """Decode every example to ``frames`` frames with short side ``resize`` (cached); bad videos are skipped."""
+    """Decode every example to ``frames`` frames with short side ``resize`` (cached), ``views`` temporal views of
+    each when more than one (:func:`~indexer.clips.read_clip`); bad videos are skipped."""
     decode_side = decode_short_side(resize)  # the indexer's size, so training sees what indexing sees
-    keys = [_cache_key(e, frames, decode_side, resize, interpolation) for e in examples]
+    resample = decode_resampling(interpolation)  # and the indexer's resampling
+    keys = [_cache_key(e, frames, decode_side, resize, interpolation, views) for e in examples]
     clips: list[np.ndarray | None] = [None] * len(examples)
     errors: dict[int, str] = {}
     if cache_dir is not None:
@@ -146,7 +151,9 @@ def load_clips(
             todo.append(i)
     cached_count = len(examples) - len(todo) - len(errors)
     bar = progress_bar(len(todo), unit="clip", desc="decoding", enabled=progress and bool(todo))
-    jobs = [(str(examples[i].video), frames, decode_side, examples[i].start or 0.0, examples[i].end) for i in todo]
+    jobs = [
+        (str(examples[i].video), frames, decode_side, examples[i].start or 0.0, examples[i].end, resample, views) for i in todo
+    ]
     for i, (clip, error) in zip(todo, _decode_all(jobs, workers)):
         if error is not None:
             errors[i] = error
@@ -163,20 +170,20 @@ def load_clips(
     return ClipSet([examples[i] for i in kept], [clips[i] for i in kept], failed, cached_count)
 
 
-def _cache_key(example: Example, frames: int, decode_side: int, resize: int, interpolation: str) -> str | None:
+def _cache_key(example: Example, frames: int, decode_side: int, resize: int, interpolation: str, views: int) -> str | None:
     try:
         stat = example.video.stat()
     except OSError:
         return None
     ident = [CACHE_VERSION, str(example.video.resolve()), stat.st_size, stat.st_mtime_ns]
-    ident += [example.start, example.end, frames, decode_side, resize, interpolation]
+    ident += [example.start, example.end, frames, decode_side, resize, interpolation, views]
     return hashlib.sha1(json.dumps(ident).encode()).hexdigest()
 
 
 def _read_one(job: tuple) -> tuple[np.ndarray | None, str | None]:
-    path, frames, side, start, end = job
+    path, frames, side, start, end, resample, views = job
     try:
-        return read_clip(path, frames, side, start, end), None
+        return read_clip(path, frames, side, start, end, resample=resample, views=views), None
     except Exception as exc:  # noqa: BLE001 - a bad video is reported and skipped, never fatal
         return None, f"{type(exc).__name__}: {exc}"
 
@@ -190,9 +197,14 @@ def _decode_all(jobs: list[tuple], workers: int):
 
 
 def _resize(clip: np.ndarray, resize: int, interpolation: str) -> np.ndarray:
-    """Short side -> ``resize`` exactly as :class:`models.Preprocess` does it, kept as uint8."""
-    if min(clip.shape[1:3]) == resize:
+    """Short side -> ``resize`` exactly as :class:`models.Preprocess` does it, kept as uint8 (views: each alike)."""
+    if min(clip.shape[-3:-1]) == resize:
         return clip
+    if clip.ndim == 5:
+        return np.stack([_resize(view, resize, interpolation) for view in clip])
+    if interpolation == OPENCV_BILINEAR:  # ViFi-CLIP's weights: OpenCV's bilinear, as the decoders do it
+        size = mmcv_size(clip.shape[2], clip.shape[1], resize)
+        return np.stack([opencv_bilinear(frame, *size) for frame in clip])
     import torch
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.v2 import functional as TF

@@ -37,11 +37,24 @@ def plan_segments(duration: float, segment_seconds: float, min_tail: float = MIN
     return [Segment(round(a, 6), round(b, 6)) for a, b in zip(bounds, bounds[1:])]
 
 
-def sample_frame_times(start: float, end: float, num_frames: int) -> list[float]:
-    """TSN-style sparse sampling: the middle instant of each of ``num_frames`` equal sub-segments."""
+def sample_frame_times(start: float, end: float, num_frames: int, view: int = 0, views: int = 1) -> list[float]:
+    """The instants sampled from ``[start, end]``: the one place that says which they are.
+
+    TSN-style sparse sampling: the middle instant of each of ``num_frames`` equal sub-segments. A decoder gives each
+    the frame shown at it (pts <= t < next pts), so a clip of N frames read whole yields frames
+    ``floor((i + 0.5) * N / num_frames)``, ViFi-CLIP's test-time sampling (``SampleFrames._get_test_clips``).
+
+    For multi-view inference, ``view`` ``v`` of ``views`` ``V`` takes instant ``(i + (v + 0.5) / V)`` of each
+    sub-segment: the views are spread evenly through it, view by view (``views == 1``: the midpoints). The
+    reference draws its views at random offsets (``SampleFrames._get_train_clips``, ``multiview``); these are
+    deterministic, so an evaluation run twice scores alike.
+    """
     if num_frames < 1:
         raise ValueError("num_frames must be >= 1")
+    if views < 1 or not 0 <= view < views:
+        raise ValueError(f"view must be in 0..{views - 1} for {views} view(s), not {view}")
     if end < start:
         raise ValueError(f"segment end {end} is before its start {start}")
     step = (end - start) / num_frames
-    return [start + (i + 0.5) * step for i in range(num_frames)]
+    offset = (view + 0.5) / views
+    return [start + (i + offset) * step for i in range(num_frames)]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from app.cli.arguments import add_index_dir, add_model, given, progress_on, settings_for
+from app.cli.frames import add_frames_command
 from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_to_load
 
 
@@ -27,6 +28,7 @@ def add_index_commands(commands) -> None:
     _add_what_to_index(build)
     _add_how_to_embed(build)
     _add_how_to_run(build)
+    add_frames_command(index_commands)
 
 
 def _batch_size(text: str) -> int | None:

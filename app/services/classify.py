@@ -8,7 +8,7 @@ from pathlib import Path
 from app.errors import NotFoundError
 from app.services.current_index import CurrentIndex
 from app.services.library import LibraryBrowser
-from indexer.clips import decode_short_side, read_clip
+from indexer.clips import decode_resampling, decode_short_side, read_clip
 from models import VideoEncoder
 
 DEFAULT_FRAMES = 8  # frames per clip for an upload while no index says how many its model was built with
@@ -28,8 +28,9 @@ class Classifier:
 
     def file(self, path: Path, labels: list[str], template: str, start: float = 0.0, end: float | None = None) -> Ranking:
         """Decodes ``path`` (raises indexer.errors.DecodeError when it is no video) and classifies it."""
-        short_side = decode_short_side(self.encoder.preprocess.resize)
-        clip = read_clip(str(path), self.frames_per_clip(), short_side, start, end)
+        preprocess = self.encoder.preprocess
+        short_side, resample = decode_short_side(preprocess.resize), decode_resampling(preprocess.interpolation)
+        clip = read_clip(str(path), self.frames_per_clip(), short_side, start, end, resample=resample)
         return self.encoder.classify(clip, labels, template)
 
     def segment(self, segment_id: int, labels: list[str], template: str) -> Ranking:

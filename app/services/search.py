@@ -13,7 +13,7 @@ from app.batching import QueryEncoder
 from app.errors import NotFoundError
 from app.services.current_index import CurrentIndex
 from indexer import IndexReader, SegmentRecord
-from indexer.clips import decode_short_side, image_frame
+from indexer.clips import decode_resampling, decode_short_side, image_frame
 from models import VideoEncoder
 
 Ranked = tuple[list["Hit"], int]  # one page of hits, and how many segments match in all
@@ -61,7 +61,8 @@ class SegmentSearch:
     def image(self, data: bytes, k: int, offset: int = 0, min_score: float | None = None) -> Ranked:
         """Query by picture: the image is a one-frame clip through the video encoder (raises NotAnImageError)."""
         reader = self.index.require()
-        frame = image_frame(data, decode_short_side(self.encoder.preprocess.resize))
+        preprocess = self.encoder.preprocess
+        frame = image_frame(data, decode_short_side(preprocess.resize), decode_resampling(preprocess.interpolation))
         return self.vector(reader, self.encoder.encode_video(frame), k, offset, min_score)
 
 

@@ -7,7 +7,9 @@ Torch-free, as the whole package: it runs in decode worker processes.
 
 from __future__ import annotations
 
+import bisect
 import importlib
+import inspect
 import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,12 +21,18 @@ from typing import Protocol
 import av
 import numpy as np
 
+from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE, check_resampling, mmcv_size, opencv_bilinear
 from indexer.errors import MAX_ASPECT_RATIO, DecodeError, FrameSizeError
 
 SEEK_GAP_SECONDS = 3.0  # gaps shorter than this are decoded through, longer ones skipped with one seek
 MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused, not decoded (memory bound per worker)
 MAX_CONSECUTIVE_PACKET_ERRORS = 50
 DEFAULT_FPS = 25.0  # what a stream that declares no frame rate is timed by
+# An instant is in a frame's presentation interval when pts <= t < next pts, up to this many seconds: sampling
+# computes instants in floats ((i + 0.5) * step), so an instant meant to fall exactly on a frame's start can come out
+# a hair before it (2.9999999/fps for 3/fps) and would pick the frame before. A microsecond is far below any frame
+# (a 1000 fps stream's frames are 1000 us long) and far above the noise of a float sum over hours (~1e-12 s).
+TIME_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,9 @@ class Decoder(Protocol):
 
     def probe(self, path: Path) -> VideoInfo: ...
 
-    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames: ...
+    def read(self, path: Path, times: Sequence[float], short_side: int, resample: str = SWSCALE) -> Frames:
+        """The frame shown at each instant (pts <= t < next pts; past the last frame, the last frame), its short
+        side scaled to ``short_side`` (``resample``: see :mod:`indexer.decoders.resample`)."""
 
 
 def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -65,9 +75,53 @@ def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def redone_with(reference: Decoder, path: Path, times: Sequence[float], short_side: int, why: str) -> Frames:
+def frame_size(width: int, height: int, short_side: int, resample: str) -> tuple[int, int]:
+    """The output size of a ``width`` x ``height`` frame: :func:`scaled_size` (and its bound), or for
+    ``opencv-bilinear`` mmcv's rounding of the same scale (:func:`~indexer.decoders.resample.mmcv_size`)."""
+    size = scaled_size(width, height, short_side)
+    return mmcv_size(width, height, short_side) if check_resampling(resample) == OPENCV_BILINEAR else size
+
+
+def containing_frame(starts: Sequence[float], t: float) -> int:
+    """Index of the frame whose presentation interval holds ``t`` in sorted frame ``starts`` (pts <= t < next pts,
+    up to ``TIME_TOLERANCE``); before the first frame, the first; past the last, the last."""
+    return max(0, bisect.bisect_right(starts, t + TIME_TOLERANCE) - 1)
+
+
+def past_the_end(last_instant: float, stream_end: float) -> bool:
+    """An instant at or past where the stream's last frame stops being shown: the stream ended before it."""
+    return last_instant + TIME_TOLERANCE >= stream_end
+
+
+def resized_rgb(images: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Full-size [N, H, W, 3] frames resized by :func:`~indexer.decoders.resample.opencv_bilinear`, one at a time."""
+    out = np.empty((len(images), height, width, 3), dtype=np.uint8)
+    for i, image in enumerate(images):
+        out[i] = opencv_bilinear(image, width, height)
+    return out
+
+
+def read_frames(decoder: Decoder, path: Path, times: Sequence[float], short_side: int, resample: str = SWSCALE) -> Frames:
+    """``decoder.read`` with ``resample``; a plugin whose ``read`` predates it (``read(path, times, short_side)``)
+    is asked for libswscale frames as before, or for ``opencv-bilinear`` for full-size frames that are resized here
+    (the whole read at full size in memory: such a plugin cannot resize each frame as it is chosen)."""
+    if check_resampling(resample) == SWSCALE:
+        return decoder.read(path, times, short_side)
+    if "resample" in inspect.signature(decoder.read).parameters:
+        return decoder.read(path, times, short_side, resample=resample)
+    info = decoder.probe(path)
+    result = decoder.read(path, times, min(info.width, info.height))
+    if len(result.images):
+        height, width = result.images.shape[1:3]
+        result.images = resized_rgb(result.images, *frame_size(width, height, short_side, resample))
+    return result
+
+
+def redone_with(
+    reference: Decoder, path: Path, times: Sequence[float], short_side: int, why: str, resample: str = SWSCALE
+) -> Frames:
     """The read redone by ``reference`` after a faster backend failed it (``why``); its ``note`` says so."""
-    result = reference.read(path, times, short_side)
+    result = read_frames(reference, path, times, short_side, resample)
     result.note = f"{why}; decoded with {reference.name}"
     return result
 

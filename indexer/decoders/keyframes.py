@@ -8,7 +8,8 @@ from pathlib import Path
 import av
 
 from indexer.decoders.base import Frames, failure_reason, open_video_stream
-from indexer.decoders.pyav import NearestFrames, PyAVDecoder
+from indexer.decoders.pyav import FramePicks, PyAVDecoder
+from indexer.decoders.resample import SWSCALE
 from indexer.errors import DecodeError
 
 
@@ -19,10 +20,10 @@ class PyAVKeyframeDecoder(PyAVDecoder):
 
     name = "pyav-keyframes"
 
-    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames:
+    def read(self, path: Path, times: Sequence[float], short_side: int, resample: str = SWSCALE) -> Frames:
         with open_video_stream(path) as video:
             video.stream.codec_context.skip_frame = "NONKEY"
-            picks = NearestFrames(times, video, short_side)
+            picks = NearestKeyframes(times, video, short_side, resample)
             if picks.worth_a_seek(0.0):
                 video.seek(picks.open_target)
             try:
@@ -38,3 +39,19 @@ class PyAVKeyframeDecoder(PyAVDecoder):
             if not picks.done:  # past the last keyframe
                 picks.last_frame_for_the_rest()
         return picks.frames(None)
+
+
+class NearestKeyframes(FramePicks):
+    """Each instant gets the nearer of the keyframes either side of it (ties: the earlier): a keyframe decoder
+    sees only those, and the nearest one is the least far from the instant it can give."""
+
+    def offer(self, frame: av.VideoFrame) -> float:
+        """Every open instant up to ``frame``'s time gets the nearer of it and the previous keyframe."""
+        t = self._time(frame)
+        while not self.done and t >= self.open_target:
+            if self.previous is not None and self.open_target - self.previous[0] <= t - self.open_target:
+                self.choose(*self.previous)
+            else:
+                self.choose(t, frame)
+        self.previous = (t, frame)
+        return t

@@ -2,8 +2,9 @@
 
 Frames for a list of instants are read in one forward pass over the stream: the decoder seeks only
 across gaps longer than ``SEEK_GAP_SECONDS`` (never once per frame), converts only the chosen frames,
-and scales them inside libswscale. Header durations are not trusted: when the stream ends before the
-instants asked for, the result says where it really ended.
+and scales them inside libswscale (or, for ``opencv-bilinear``, converts each at full size and resizes it as
+OpenCV would). Header durations are not trusted: when the stream ends before the instants asked for, the
+result says where it really ended.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import numpy as np
 from indexer.decoders.base import (
     MAX_CONSECUTIVE_PACKET_ERRORS,
     SEEK_GAP_SECONDS,
+    TIME_TOLERANCE,
     Frames,
     VideoInfo,
     VideoStream,
     failure_reason,
+    frame_size,
     open_video_stream,
-    scaled_size,
+    past_the_end,
 )
+from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE, opencv_bilinear
 from indexer.errors import DecodeError
 
 
@@ -43,34 +47,38 @@ class PyAVDecoder:
             codec = str(video.stream.codec_context.name)
             return VideoInfo(duration=duration, fps=video.fps, width=video.width, height=video.height, codec=codec)
 
-    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames:
+    def read(self, path: Path, times: Sequence[float], short_side: int, resample: str = SWSCALE) -> Frames:
         with open_video_stream(path) as video:
             video.stream.thread_type = "AUTO"
-            picks = NearestFrames(times, video, short_side)
+            picks = ContainingFrames(times, video, short_side, resample)
             _decode_forward(video, picks)
             if not picks.done:
                 _decode_buffered(video, picks)
             end_time = None
-            if not picks.done:  # the stream ended before the instants asked for
+            if not picks.done:  # the instants left lie in the last frame, or past the stream's end
                 if picks.previous is None:
                     raise DecodeError(f"no decodable frames at or after {picks.open_target:.2f}s")
-                end_time = picks.last_frame_for_the_rest() + 1.0 / video.fps
+                stream_end = picks.last_frame_for_the_rest() + 1.0 / video.fps
+                end_time = stream_end if past_the_end(picks.targets[-1], stream_end) else None
         return picks.frames(end_time)
 
 
-class NearestFrames:
-    """The frames chosen for a list of instants while a stream is decoded forward: each instant gets the nearer of the
-    frames shown either side of it (ties: the earlier), converted to RGB at the output size."""
+class FramePicks:
+    """The frames chosen for a list of instants while a stream is decoded forward, converted to RGB at the output
+    size as they are chosen (one frame at a time, whatever ``resample`` is). Which frame an instant gets is the
+    subclass's rule (:meth:`offer`)."""
 
-    def __init__(self, times: Sequence[float], video: VideoStream, short_side: int):
+    def __init__(self, times: Sequence[float], video: VideoStream, short_side: int, resample: str = SWSCALE):
         self.video = video
-        self.width, self.height = scaled_size(video.width, video.height, short_side)  # refused before any decoding
+        self.resample = resample
+        self.width, self.height = frame_size(video.width, video.height, short_side, resample)  # refused before decoding
         self.order = sorted(range(len(times)), key=lambda i: times[i])
         self.targets = [float(times[i]) for i in self.order]
         self.chosen: list[tuple[float, np.ndarray] | None] = [None] * len(self.targets)
         self.next = 0  # the first target still open
         self.previous: tuple[float, av.VideoFrame] | None = None  # the last frame offered, with its time
         self.last_time: float | None = None
+        self._converted: tuple[av.VideoFrame, np.ndarray] | None = None  # a frame chosen for several instants
 
     @property
     def done(self) -> bool:
@@ -85,32 +93,18 @@ class NearestFrames:
         return not self.done and self.open_target - now > SEEK_GAP_SECONDS
 
     def offer(self, frame: av.VideoFrame) -> float:
-        """Give every open instant up to ``frame``'s time the nearer of it and the previous frame; returns its time."""
-        t = self._time(frame)
-        while not self.done and t >= self.open_target:
-            if self.previous is not None and self.open_target - self.previous[0] <= t - self.open_target:
-                self.chosen[self.next] = (self.previous[0], self._convert(self.previous[1]))
-            else:
-                self.chosen[self.next] = (t, self._convert(frame))
-            self.next += 1
-        self.previous = (t, frame)
-        return t
+        raise NotImplementedError
 
-    def offer_flushed(self, frame: av.VideoFrame) -> None:
-        """A frame flushed from the decoder once the stream is read: every open instant up to its time gets it."""
-        t = self._time(frame)
-        self.previous = (t, frame)
-        while not self.done and t >= self.open_target:
-            self.chosen[self.next] = (t, self._convert(frame))
-            self.next += 1
+    def choose(self, t: float, frame: av.VideoFrame) -> None:
+        """The next open instant gets ``frame`` (shown at ``t``)."""
+        self.chosen[self.next] = (t, self._convert(frame))
+        self.next += 1
 
     def last_frame_for_the_rest(self) -> float:
         """Every open instant gets the last frame offered (the stream has no later one); returns that frame's time."""
         t, frame = self.previous
-        image = self._convert(frame)
-        for i in range(self.next, len(self.targets)):
-            self.chosen[i] = (t, image)
-        self.next = len(self.targets)
+        while not self.done:
+            self.choose(t, frame)
         return t
 
     def frames(self, end_time: float | None) -> Frames:
@@ -126,10 +120,32 @@ class NearestFrames:
         return self.last_time
 
     def _convert(self, frame: av.VideoFrame) -> np.ndarray:
-        return frame.to_ndarray(format="rgb24", width=self.width, height=self.height)
+        if self._converted is not None and self._converted[0] is frame:
+            return self._converted[1]
+        if self.resample == OPENCV_BILINEAR:  # the full-size frame, resized as ViFi-CLIP's pipeline resizes it
+            image = opencv_bilinear(frame.to_ndarray(format="rgb24"), self.width, self.height)
+        else:
+            image = frame.to_ndarray(format="rgb24", width=self.width, height=self.height)
+        self._converted = (frame, image)
+        return image
 
 
-def _decode_forward(video: VideoStream, picks: NearestFrames) -> None:
+class ContainingFrames(FramePicks):
+    """Each instant gets the frame shown at it: the last frame whose time is at or before it (up to
+    ``TIME_TOLERANCE``), known once the frame after it arrives. ViFi-CLIP's sampling of frame
+    ``floor((i + 0.5) * N / T)`` is this rule at the instants :func:`~indexer.segment.sample_frame_times` gives."""
+
+    def offer(self, frame: av.VideoFrame) -> float:
+        """Every open instant before ``frame``'s time gets the previous frame (the first frame after a seek, or
+        the stream's first, when none came before it); returns ``frame``'s time."""
+        t = self._time(frame)
+        while not self.done and t > self.open_target + TIME_TOLERANCE:
+            self.choose(*(self.previous or (t, frame)))
+        self.previous = (t, frame)
+        return t
+
+
+def _decode_forward(video: VideoStream, picks: FramePicks) -> None:
     """Decode from the start, or from one seek before the first instant, until every instant has its frame or the
     stream ends. A longer gap than ``SEEK_GAP_SECONDS`` is skipped with one seek, once per instant: a seek that lands
     short (sparse keyframes, end of stream) is followed by plain decoding, never by another seek."""
@@ -175,11 +191,11 @@ def _decoded_packets(video: VideoStream) -> Iterator[list[av.VideoFrame]]:
         yield frames
 
 
-def _decode_buffered(video: VideoStream, picks: NearestFrames) -> None:
+def _decode_buffered(video: VideoStream, picks: FramePicks) -> None:
     """The frames still buffered in the decoder at the end of the stream (B-frames)."""
     try:
         for frame in video.stream.decode(None):
-            picks.offer_flushed(frame)
+            picks.offer(frame)
     except (av.FFmpegError, EOFError, ValueError):
         pass
 

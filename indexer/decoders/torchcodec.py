@@ -4,7 +4,6 @@ torch-free."""
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 from collections.abc import Sequence
@@ -20,12 +19,16 @@ from indexer.decoders.base import (
     Frames,
     VideoInfo,
     VideoStream,
+    containing_frame,
     failure_reason,
+    frame_size,
     open_video_stream,
+    past_the_end,
     redone_with,
-    scaled_size,
+    resized_rgb,
 )
 from indexer.decoders.pyav import PyAVDecoder
+from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE
 from indexer.errors import DecodeError, DecoderUnavailableError
 
 FFMPEG_INSTALL = "FFmpeg's shared libraries, versions 4 to 9 (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
@@ -35,7 +38,7 @@ class TorchCodecDecoder:
     """torchcodec (PyTorch's FFmpeg bindings, on the system's FFmpeg 4 to 9). It loads torch into every decode worker
     that uses it (this module imports it only here, so it stays torch-free for the other backends).
 
-    Frames are chosen exactly as PyAV chooses them (nearest presentation time, ties to the earlier frame), from the
+    Frames are chosen exactly as PyAV chooses them (the frame shown at each instant: pts <= t < next pts), from the
     stream's packet timestamps read with PyAV's demuxer and handed to torchcodec as its frame index (so torchcodec
     does not scan the file again). torchcodec then decodes each chosen frame by its timestamp, seeking to the
     keyframe before it whenever a keyframe lies between (PyAV here decodes through any gap under
@@ -59,17 +62,17 @@ class TorchCodecDecoder:
     def probe(self, path: Path) -> VideoInfo:
         return self.reference.probe(path)  # the same duration, hence the same segments, as every other backend
 
-    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames:
+    def read(self, path: Path, times: Sequence[float], short_side: int, resample: str = SWSCALE) -> Frames:
         if not times:
-            return self.reference.read(path, times, short_side)
+            return self.reference.read(path, times, short_side, resample)
         index = frame_index(path, min(times), max(times))  # a file PyAV cannot demux fails here, with PyAV's message
         try:
-            return self._read(path, index, times, short_side)
+            return self._read(path, index, times, short_side, resample)
         except DecodeError as exc:
-            return redone_with(self.reference, path, times, short_side, f"{self.name} failed ({exc})")
+            return redone_with(self.reference, path, times, short_side, f"{self.name} failed ({exc})", resample)
 
-    def _read(self, path: Path, index: FrameIndex, times: Sequence[float], short_side: int) -> Frames:
-        chosen = [_nearest_frame(index.starts, float(t)) for t in times]
+    def _read(self, path: Path, index: FrameIndex, times: Sequence[float], short_side: int, resample: str) -> Frames:
+        chosen = [containing_frame(index.starts, float(t)) for t in times]
         mappings = {
             "frames": [
                 {"pts": pts, "duration": duration, "key_frame": int(key)}
@@ -86,7 +89,9 @@ class TorchCodecDecoder:
             )
             batch = decoder.get_frames_at(chosen)  # decoded in file order, returned in the order asked
             decoded = [float(s) - index.t0 for s in batch.pts_seconds.tolist()]
-            images = _resize(batch.data.numpy(), *scaled_size(index.width, index.height, short_side))
+            size = frame_size(index.width, index.height, short_side, resample)
+            full = batch.data.numpy()  # torchcodec converts every frame to RGB at full size
+            images = resized_rgb(full, *size) if resample == OPENCV_BILINEAR else _resize(full, *size)
         except Exception as exc:  # noqa: BLE001 - torchcodec raises RuntimeError/ValueError for FFmpeg failures
             raise DecodeError(f"torchcodec cannot decode the file: {exc}") from exc
         frame_times = [index.starts[i] for i in chosen]
@@ -95,8 +100,9 @@ class TorchCodecDecoder:
             if abs(want - got) > half_tick:  # FFmpeg output another frame than the one indexed (packed B-frames)
                 raise DecodeError(f"torchcodec returned the frame at {got:.3f}s for the frame at {want:.3f}s")
         end_time = None
-        if index.complete and max(times) > index.starts[-1]:  # as PyAV: asked past the last frame, the stream ends there
-            end_time = index.starts[-1] + 1.0 / index.fps
+        stream_end = index.starts[-1] + 1.0 / index.fps
+        if index.complete and past_the_end(max(times), stream_end):  # as PyAV: asked past the last frame's end
+            end_time = stream_end
         return Frames(images=images, times=frame_times, end_time=end_time)
 
 
@@ -200,13 +206,3 @@ def _demux_until(video: VideoStream, last: float) -> tuple[list[tuple[int, int, 
     except av.FFmpegError as exc:
         raise DecodeError(f"demuxing failed: {failure_reason(exc)}") from exc
     return packets, True
-
-
-def _nearest_frame(starts: list[float], target: float) -> int:
-    """Index of the frame nearest to ``target`` in sorted ``starts``, ties to the earlier (as PyAV's reads choose)."""
-    after = bisect.bisect_left(starts, target)  # the first frame at or after the target
-    if after == len(starts):
-        return len(starts) - 1
-    if after > 0 and target - starts[after - 1] <= starts[after] - target:
-        return after - 1
-    return after

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.decoders.base import Decoder, Frames, VideoInfo, redone_with
+from indexer.decoders.base import Decoder, Frames, VideoInfo, read_frames, redone_with
 from indexer.decoders.pyav import PyAVDecoder
+from indexer.decoders.resample import SWSCALE
 from indexer.errors import DecodeError
 
 # Mean absolute difference (0..255) above which two decodes of the same instant are different frames.
@@ -31,13 +32,13 @@ class VerifiedDecoder:
     def probe(self, path: Path) -> VideoInfo:
         return self.reference.probe(path)  # headers through FFmpeg: the reference's duration is the one trusted
 
-    def read(self, path: Path, times: Sequence[float], short_side: int) -> Frames:
+    def read(self, path: Path, times: Sequence[float], short_side: int, resample: str = SWSCALE) -> Frames:
         try:
-            fast = self.fast.read(path, times, short_side)
+            fast = read_frames(self.fast, path, times, short_side, resample)  # a plugin's older read() too
         except DecodeError as exc:
-            return redone_with(self.reference, path, times, short_side, f"{self.fast.name} failed ({exc})")
+            return redone_with(self.reference, path, times, short_side, f"{self.fast.name} failed ({exc})", resample)
         picks = sorted({0, len(times) // 2, len(times) - 1})
-        check = self.reference.read(path, [times[i] for i in picks], short_side)
+        check = self.reference.read(path, [times[i] for i in picks], short_side, resample)
         differences = [
             float(np.abs(fast.images[i].astype(np.int16) - check.images[j].astype(np.int16)).mean())
             if fast.images[i].shape == check.images[j].shape
@@ -45,9 +46,6 @@ class VerifiedDecoder:
             for j, i in enumerate(picks)
         ]
         if max(differences) > FRAME_MISMATCH_THRESHOLD or (check.end_time is not None) != (fast.end_time is not None):
-            why = (
-                f"{self.fast.name} returned wrong frames (mean abs difference {max(differences):.1f} vs "
-                f"{self.reference.name})"
-            )
-            return redone_with(self.reference, path, times, short_side, why)
+            why = f"{self.fast.name} returned wrong frames (mean abs difference {max(differences):.1f} vs {self.reference.name})"
+            return redone_with(self.reference, path, times, short_side, why, resample)
         return fast

@@ -17,6 +17,11 @@ from indexer.index_dir.catalog import sqlite_url
 from indexer.index_dir.layout import CATALOG, MANIFEST, current_generation
 
 MANIFEST_VERSION = 1
+# Which frame a sampled instant takes: "containing", the frame shown at it (pts <= t < next pts, ViFi-CLIP's
+# floor((i + 0.5) * N / T)); "nearest", the frame whose start is nearest (vidseek before it; the manifest of an
+# index built then has no such field and reads as it).
+SAMPLING = "containing"
+SAMPLING_BEFORE_THE_FIELD = "nearest"
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Manifest:
     failed: int = 0
     library: str = ""
     decoder: str = "pyav"
+    sampling: str = SAMPLING
     catalog: str = "sqlite"
     # An external catalog's dialect, host, port and database (indexer.index_dir.catalog.catalog_location); {} for SQLite.
     catalog_location: dict = field(default_factory=dict)
@@ -48,6 +54,7 @@ class Manifest:
     def read(cls, path: Path) -> "Manifest":
         data = json.loads(path.read_text())
         known = {f for f in cls.__dataclass_fields__}
+        data.setdefault("sampling", SAMPLING_BEFORE_THE_FIELD)
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_json(self) -> str:
@@ -75,7 +82,7 @@ class ModelIdentity:
 
 
 MODEL_FIELDS = ("model", "weights_fingerprint", "dim")  # what a server's model must match
-BUILD_FIELDS = (*MODEL_FIELDS, "frames", "segment_seconds", "preprocess", "fast_seek")  # what a build must match
+BUILD_FIELDS = (*MODEL_FIELDS, "frames", "segment_seconds", "preprocess", "fast_seek", "sampling")  # what a build must match
 
 
 def compatibility_problems(
@@ -92,6 +99,11 @@ def compatibility_problems(
 def _build_wording(name: str, published: Manifest, wanted: Manifest) -> str:
     if name == "fast_seek":
         return f"fast seek: index built {'with' if published.fast_seek else 'without'} --fast-seek"
+    if name == "sampling" and wanted.sampling == SAMPLING:
+        return (
+            f"sampling: index has {published.sampling!r}, asked for {wanted.sampling!r} (vidseek now takes the frame "
+            "shown at each sampled instant, as ViFi-CLIP does)"
+        )
     return f"{name}: index has {getattr(published, name)!r}, asked for {getattr(wanted, name)!r}"
 
 

@@ -16,7 +16,7 @@ from indexer.clips import DecodedSegments, OpenedVideo, decode_segments, open_vi
 from indexer.errors import DecodeError
 from indexer.pipeline import plan
 from indexer.pipeline.commit import Committer
-from indexer.pipeline.options import BuildOptions, BuildReport, batch_size_for, poster_short_side
+from indexer.pipeline.options import BuildOptions, BuildReport, batch_size_for, decode_resample, poster_short_side
 from indexer.pipeline.plan import CRASHED, MAX_CRASHES, VideoJob, fit_to_stream_end
 from indexer.pipeline.update import update_index
 from indexer.pipeline.workers import DecodePool, EmbedThreads, TaskClock
@@ -99,6 +99,7 @@ class LocalPipeline:
         self.options = options
         self.committer = committer
         self.short_side = poster_short_side(encoder)
+        self.resample = decode_resample(encoder)
         self.workers = options.workers or max(1, os.cpu_count() or 1)
         self.max_in_flight = self.workers * 2
         batch_size = batch_size_for(encoder, options)
@@ -143,7 +144,8 @@ class LocalPipeline:
             job, epoch, indexes = self.chunks.popleft()
             segments = [job.segments[i] for i in indexes]
             path = str(job.file.path)
-            future = self.pool.submit(decode_segments, options.decoder, path, segments, options.frames, self.short_side)
+            args = (options.decoder, path, segments, options.frames, self.short_side, True, self.resample)
+            future = self.pool.submit(decode_segments, *args)
             self.in_flight[future] = ("chunk", job, epoch, indexes)
         else:
             job = self.files.popleft()
@@ -155,6 +157,7 @@ class LocalPipeline:
                 options.chunk_segments,
                 options.frames,
                 self.short_side,
+                self.resample,
             )
             self.in_flight[future] = ("open", job)
         self.clock.submitted(future)

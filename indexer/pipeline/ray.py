@@ -27,10 +27,11 @@ import numpy as np
 
 from indexer.clips import DecodedSegments, decode_segments, probe_video
 from indexer.decoders import VideoInfo
+from indexer.decoders.resample import SWSCALE
 from indexer.errors import DecodeError, RayBuildError
 from indexer.pipeline import plan
 from indexer.pipeline.commit import Committer
-from indexer.pipeline.options import BuildOptions, BuildReport, poster_short_side
+from indexer.pipeline.options import BuildOptions, BuildReport, decode_resample, poster_short_side
 from indexer.pipeline.plan import CRASHED, MAX_CRASHES, VideoJob, fit_to_stream_end
 from indexer.pipeline.update import update_index
 from indexer.scan import LibraryFile
@@ -190,6 +191,7 @@ class _RayRun:
             segment_seconds=options.segment_seconds,
             chunk_segments=options.chunk_segments,
             short_side=poster_short_side(self.encoder),
+            resample=decode_resample(self.encoder),
         )
         with warnings.catch_warnings():
             # max_retries has no named parameter yet (Ray 2.60 deprecates passing it this way, for removal in 2.64);
@@ -250,14 +252,21 @@ class _RayRun:
 
 
 def decode_videos(
-    batch: dict[str, np.ndarray], *, decoder: str, frames: int, segment_seconds: float, chunk_segments: int, short_side: int
+    batch: dict[str, np.ndarray],
+    *,
+    decoder: str,
+    frames: int,
+    segment_seconds: float,
+    chunk_segments: int,
+    short_side: int,
+    resample: str = SWSCALE,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Ray Data decode stage (a task on one CPU): each file of ``batch`` probed, planned and decoded, one output
     batch per chunk of segments. A file that cannot be decoded becomes one error row; nothing is raised."""
     for seq, path in zip(batch["seq"], batch["path"]):
         seq, path = int(seq), str(path)
         try:
-            yield from _decode_video(seq, path, decoder, frames, segment_seconds, chunk_segments, short_side)
+            yield from _decode_video(seq, path, decoder, frames, segment_seconds, chunk_segments, short_side, resample)
         except DecodeError as exc:
             yield _rows([_error_row(seq, str(exc))])
         except Exception as exc:  # noqa: BLE001 - a bad file never stops the run
@@ -265,7 +274,14 @@ def decode_videos(
 
 
 def _decode_video(
-    seq: int, path: str, decoder: str, frames: int, segment_seconds: float, chunk_segments: int, short_side: int
+    seq: int,
+    path: str,
+    decoder: str,
+    frames: int,
+    segment_seconds: float,
+    chunk_segments: int,
+    short_side: int,
+    resample: str = SWSCALE,
 ) -> Iterator[dict[str, np.ndarray]]:
     """The local runner's plan for one file, its chunks decoded in order: when the stream ends before its header
     says, the video is planned again over its real length under a new epoch (:func:`~indexer.pipeline.plan.replan`)."""
@@ -273,7 +289,7 @@ def _decode_video(
     chunks = plan.plan(job, probe_video(decoder, path), segment_seconds, chunk_segments)
     while chunks:
         indexes = chunks.pop(0)
-        decoded = decode_segments(decoder, path, [job.segments[i] for i in indexes], frames, short_side)
+        decoded = decode_segments(decoder, path, [job.segments[i] for i in indexes], frames, short_side, resample=resample)
         if not fit_to_stream_end(job.segments, indexes, decoded.end_time, job.info.fps):
             chunks = plan.replan(job, decoded.end_time, segment_seconds, chunk_segments)
             continue

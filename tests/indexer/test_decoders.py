@@ -57,7 +57,8 @@ def backend(name: str):
 
 
 def reference_frames(path: Path, times, short_side, keyframes_only=False):
-    """Every frame decoded in order; for each instant, the frame (or keyframe) nearest to it (ties to the earlier)."""
+    """Every frame decoded in order; for each instant, the frame shown at it (the last starting at or before it), or
+    for ``keyframes_only`` the keyframe nearest to it (ties to the earlier)."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         t0 = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
@@ -67,7 +68,10 @@ def reference_frames(path: Path, times, short_side, keyframes_only=False):
         ctx = stream.codec_context
         scale = short_side / min(ctx.width, ctx.height)
         w, h = round(ctx.width * scale), round(ctx.height * scale)
-        chosen = [min(frames, key=lambda tf: (abs(tf[0] - t), tf[0]))[1] for t in times]
+        if keyframes_only:
+            chosen = [min(frames, key=lambda tf: (abs(tf[0] - t), tf[0]))[1] for t in times]
+        else:
+            chosen = [([f for s, f in frames if s <= t + 1e-6] or [frames[0][1]])[-1] for t in times]
         return np.stack([f.to_ndarray(format="rgb24", width=w, height=h) for f in chosen])
 
 
@@ -82,10 +86,10 @@ def generated(tmp_path_factory):
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_frames_match_a_sequential_decode(name, generated):
-    """The frames nearest to each instant; for pyav-keyframes (--fast-seek), the nearest keyframes (every 4 s here)."""
-    times = [0.3, 4.1, 9.96, 12.5, 19.7]
+    """The frames shown at each instant; for pyav-keyframes (--fast-seek), the nearest keyframes (every 4 s here)."""
+    times = [0.31, 4.1, 9.96, 12.5, 19.7]  # 0.31: in frame 7, nearer frame 8
     frames = backend(name).read(generated, times, 120)
-    # PyAV is the reference for which frame is nearest (ties to the earlier): here only its pixels are checked
+    # PyAV is the reference for which frame is shown at an instant: here only its pixels are checked
     reference = reference_frames(generated, frames.times if name == "pyav" else times, 120, name == "pyav-keyframes")
     assert frames.images.shape == reference.shape
     for got, want in zip(frames.images, reference):

@@ -42,3 +42,37 @@ def test_the_manifest_file_keeps_its_fields(tmp_path):
     path.write_text(BUILT.to_json())
     assert set(json.loads(path.read_text())) == {f.name for f in dataclasses.fields(Manifest)}  # no property written
     assert Manifest.read(path) == BUILT
+
+
+def test_a_manifest_written_before_sampling_was_recorded_reads_as_the_nearest_frame_rule(tmp_path):
+    path = tmp_path / "manifest.json"
+    data = json.loads(BUILT.to_json())
+    del data["sampling"]
+    path.write_text(json.dumps(data))
+    old = Manifest.read(path)
+    assert old.sampling == "nearest" and BUILT.sampling == "containing"
+    assert compatibility_problems(old, BUILT) == [
+        "sampling: index has 'nearest', asked for 'containing' (vidseek now takes the frame shown at each sampled "
+        "instant, as ViFi-CLIP does)"
+    ]
+    assert compatibility_problems(old, BUILT, MODEL_FIELDS, asked_by="server") == []  # a server keeps serving it
+
+
+def test_a_build_over_an_index_of_the_old_sampling_asks_for_rebuild(tmp_path, _tiny_encoder):
+    from indexer import IndexMismatchError
+    from indexer.index_dir.layout import MANIFEST, current_generation
+    from indexer.pipeline.local import build_index
+    from indexer.pipeline.options import BuildOptions
+    from tests.videos import make_video
+
+    make_video(tmp_path / "lib" / "a.mp4", 1, size=(64, 48))
+    options = BuildOptions(tmp_path / "lib", tmp_path / "index", frames=2, workers=1, progress=False)
+    assert build_index(_tiny_encoder, options).indexed == 1
+    manifest = current_generation(tmp_path / "index") / MANIFEST
+    data = json.loads(manifest.read_text())
+    assert data["sampling"] == "containing"
+    del data["sampling"]  # as the code before it wrote it
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(IndexMismatchError, match=r"sampling: index has 'nearest'.*rebuild it with --rebuild"):
+        build_index(_tiny_encoder, options)
+    assert build_index(_tiny_encoder, BuildOptions(**{**vars(options), "rebuild": True})).indexed == 1

@@ -46,7 +46,7 @@ def mean_abs_diff(a, b):
 @pytest.mark.parametrize(
     "times",
     [
-        [0.0, 0.62, 0.66, 4.1, 9.96, 12.5, 19.7],  # 0.62: a tie between frames 15 and 16 goes to the earlier
+        [0.0, 0.62, 0.66, 4.1, 9.96, 12.5, 19.7],  # 0.62: half-way through frame 15 takes it; 0.66 (nearer 17): 16
         [19.0, 0.3, 11.1, 2.0, 2.0, 7.77],  # out of order, repeated
         [3.0, 25.0, 40.0],  # past the end
     ],
@@ -89,10 +89,11 @@ def test_only_the_span_asked_is_demuxed(numbered):
 
 
 def test_frames_come_in_the_order_asked(torchcodec, numbered):
-    times = [17.3, 0.5, 9.0, 0.13, 14.43]  # no ties: each has one nearest frame
+    times = [17.3, 0.5, 9.0, 0.13, 14.43]
     frames = torchcodec.read(numbered, times, 64)
-    assert [read_frame_number(image) for image in frames.images] == [round(t * FPS) for t in times]
-    assert frames.times == pytest.approx([round(t * FPS) / FPS for t in times])
+    shown = [int(t * FPS + 1e-6) for t in times]  # the frame shown at each instant: 0.13 s is in frame 3
+    assert [read_frame_number(image) for image in frames.images] == shown
+    assert frames.times == pytest.approx([i / FPS for i in shown])
 
 
 def test_frames_are_scaled_to_the_short_side(torchcodec, numbered, tmp_path):
@@ -137,7 +138,7 @@ def test_real_files_match_pyav(torchcodec, real_library):
     pyav = get_decoder("pyav")
     for path in (real_library / name for name in FILES):
         info = pyav.probe(path)
-        times = [info.duration * f for f in (0.93, 0.071, 0.43, 0.81)]  # fractions that fall on no tie between frames
+        times = [info.duration * f for f in (0.93, 0.071, 0.43, 0.81)]  # fractions that fall on no frame's start
         got, want = torchcodec.read(path, times, 96), pyav.read(path, times, 96)
         packed = path.name.startswith("Megamind")
         assert got.times == pytest.approx(want.times, abs=1.01 / info.fps if packed else 1e-6), path
