@@ -13,7 +13,11 @@ Recognised layouts (detected from the contents, never from the file name):
 * ``vidseek-finetune``: written by :func:`save_checkpoint` (``vidseek finetune``): safetensors with the
   weights under open_clip key names and a header (``format: vidseek-finetune``, then JSON) holding the
   preprocessing and activation the weights were trained with and the state to resume training from.
-  Checkpoints of earlier versions (a torch pickle: the same entries, the weights under ``model``) still load.
+  Checkpoints of earlier versions (a torch pickle: the same entries, the weights under ``model``) still load;
+* ``vidseek-prompts``: written by :func:`models.vl_prompts.save_prompt_checkpoint`: safetensors with only VL prompts
+  (``text.i`` / ``vision.i``) and a header of the same kind naming the base they were trained on (model name,
+  ``--pretrained`` value, weights fingerprint). Not CLIP weights: :func:`models.factory.load_encoder` loads the base,
+  then the prompts.
 
 Pickles are read by :mod:`models.serialization`: tensors and plain data only, never code.
 """
@@ -32,6 +36,9 @@ from models.serialization import from_json, is_safetensors, load_pickle, tensor_
 FORMAT_OPEN_CLIP = "open_clip"
 FORMAT_VIFICLIP = "vifi-clip"
 FORMAT_VIDSEEK = "vidseek-finetune"
+FORMAT_PROMPTS = "vidseek-prompts"
+HEADER_FORMATS = (FORMAT_VIDSEEK, FORMAT_PROMPTS)  # safetensors whose header entries are JSON (models.serialization)
+PROMPT_ENTRIES = ("model_name", "prompts", "base_pretrained", "base_fingerprint", "epoch", "epochs")
 
 # ViFi-CLIP's data pipeline (datasets/build.py): mean/std in 0..255, short side int(256 / 224 * size).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -66,6 +73,8 @@ class WeightsFile:
             lines.append("shape:       " + ", ".join(f"{k} {v}" for k, v in guess.items()))
         if self.quick_gelu is not None:
             lines.append(f"activation:  {'QuickGELU (OpenAI-style)' if self.quick_gelu else 'GELU'}")
+        if self.format == FORMAT_PROMPTS:
+            return lines + self._prompt_summary()
         if self.preprocess:
             p = self.preprocess
             lines.append(f"preprocess:  short side {p['resize']} -> centre crop {p['crop']}, mean {p['mean']}, std {p['std']}")
@@ -76,6 +85,17 @@ class WeightsFile:
         for key, value in self.meta.items():
             lines.append(f"{key + ':':<12} {value}")
         return lines
+
+    def _prompt_summary(self) -> list[str]:
+        meta = dict(self.meta)
+        shape = meta.pop("prompts", {}) or {}
+        lines = [
+            f"prompts:     {shape.get('kind', '?')}, {shape.get('tokens')} tokens per layer, depth {shape.get('depth')} "
+            "(the only trained weights; CLIP comes from the base)",
+            f"base:        {meta.pop('model_name', '?')} --pretrained {meta.pop('base_pretrained', '?')}",
+            f"base weights: {meta.pop('base_fingerprint', '?')} (loading refuses any other)",
+        ]
+        return lines + [f"{key + ':':<12} {value}" for key, value in meta.items()]
 
 
 def read_weights(path: Path | str) -> WeightsFile:
@@ -97,6 +117,9 @@ def read_weights(path: Path | str) -> WeightsFile:
     if any(k.startswith(("image_encoder.", "text_encoder.")) for k in state):
         return _from_vificlip(path, state, outer)
     weights = WeightsFile(path, FORMAT_OPEN_CLIP, state)
+    if outer.get("format") == FORMAT_PROMPTS:
+        weights.format = FORMAT_PROMPTS
+        weights.meta = {k: outer[k] for k in PROMPT_ENTRIES if k in outer}
     if outer.get("format") == FORMAT_VIDSEEK:
         weights.format = FORMAT_VIDSEEK
         weights.quick_gelu = outer.get("quick_gelu")
@@ -121,7 +144,7 @@ def _read_safetensors(path: Path, training_state: bool) -> dict:
 
     with safe_open(str(path), framework="pt", device="cpu") as f:
         header = f.metadata() or {}
-        if header.get("format") != FORMAT_VIDSEEK:
+        if header.get("format") not in HEADER_FORMATS:
             return {name: f.get_tensor(name) for name in f.keys()}
         entries = {key: text for key, text in header.items() if key != "format"}
         held = {key: tensor_names(text) for key, text in entries.items()}
@@ -129,7 +152,7 @@ def _read_safetensors(path: Path, training_state: bool) -> dict:
         weights = {name: f.get_tensor(name) for name in f.keys() if name not in training}
         # Entries that hold tensors (the optimizer's state) are read only to resume training.
         data = {key: from_json(text, f.get_tensor) for key, text in entries.items() if training_state or not held[key]}
-    return {"format": FORMAT_VIDSEEK, "model": weights, **data}
+    return {"format": header["format"], "model": weights, **data}
 
 
 def _from_vificlip(path: Path, state: dict[str, torch.Tensor], outer: Mapping) -> WeightsFile:
@@ -153,7 +176,7 @@ def _from_vificlip(path: Path, state: dict[str, torch.Tensor], outer: Mapping) -
         "crop": size,
         "mean": list(IMAGENET_MEAN),
         "std": list(IMAGENET_STD),
-        "interpolation": "bicubic",
+        "interpolation": "opencv-bilinear",  # the reference resizes with cv2 (mmcv.imresize), see models.preprocess
     }
     meta = {k: _plain(outer[k]) for k in ("epoch", "max_accuracy") if k in outer}
     meta.update(_vifi_config_summary(outer.get("config")))
@@ -214,6 +237,10 @@ def load_state(model: torch.nn.Module, weights: WeightsFile) -> None:
 
     A mismatch names the missing and unexpected keys (``model inspect`` shows what the file holds).
     """
+    if weights.format == FORMAT_PROMPTS:
+        raise PretrainedLoadError(
+            f"{weights.path} holds VL prompts, not CLIP weights: pass it as --pretrained (it names its base weights)"
+        )
     state = dict(weights.state)
     if "logit_scale" in state and state["logit_scale"].ndim != model.logit_scale.ndim:
         state["logit_scale"] = state["logit_scale"].reshape(model.logit_scale.shape)
@@ -245,23 +272,32 @@ def save_checkpoint(path: Path | str, model: torch.nn.Module, **extra) -> None:
     preprocessing/activation the weights go with: plain data, stored as JSON in the safetensors header
     (its tensors, an optimizer's moments, beside the weights).
     """
-    reserved = sorted({"format", "model"} & extra.keys())
+    _write_with_header(Path(path), FORMAT_VIDSEEK, model.state_dict(), extra)
+
+
+def save_prompts_file(path: Path | str, tensors: Mapping[str, torch.Tensor], **entries) -> None:
+    """Write a ``vidseek-prompts`` checkpoint: the prompt tensors and ``entries`` (plain data) as its header."""
+    _write_with_header(Path(path), FORMAT_PROMPTS, tensors, entries)
+
+
+def _write_with_header(path: Path, kind: str, tensors: Mapping[str, torch.Tensor], entries: Mapping) -> None:
+    reserved = sorted({"format", "model"} & entries.keys())
     if reserved:
         raise ValueError(f"{', '.join(reserved)} are a checkpoint's own entries")
-    tensors = dict(model.state_dict())
-    header = {"format": FORMAT_VIDSEEK}
-    for key, value in extra.items():
+    tensors = dict(tensors)
+    header = {"format": kind}
+    for key, value in entries.items():
         header[key] = to_json(value, key, tensors)
-    write_safetensors(Path(path), tensors, header)
+    write_safetensors(path, tensors, header)
 
 
 def read_training_state(path: Path | str) -> dict:
-    """The whole dict of a ``vidseek-finetune`` checkpoint (to resume training)."""
+    """The whole dict of a ``vidseek-finetune`` or ``vidseek-prompts`` checkpoint (to resume training)."""
     path = Path(path)
     if not path.is_file():
         raise PretrainedLoadError(f"checkpoint not found: {path}")
     payload = _read_container(path, training_state=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VIDSEEK:
+    if not isinstance(payload, dict) or payload.get("format") not in HEADER_FORMATS:
         raise PretrainedLoadError(f"{path} is not a vidseek fine-tuning checkpoint; cannot resume from it")
     return payload
 

@@ -23,17 +23,27 @@ from models.prompts import DEFAULT_TEMPLATE
 
 if TYPE_CHECKING:
     from models.factory import ModelSpec
+    from models.vl_prompts import VLPrompts
 
 
 class VideoEncoder:
     """Frame-pooled CLIP over an open_clip model; every output vector is float32 and unit-length."""
 
-    def __init__(self, model: torch.nn.Module, tokenizer, preprocess: Preprocess, spec: "ModelSpec", device: str):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        preprocess: Preprocess,
+        spec: "ModelSpec",
+        device: str,
+        prompts: "VLPrompts | None" = None,
+    ):
         self.model = model
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.spec = spec
         self.device = device
+        self.prompts = prompts  # VL prompts hooked into ``model`` (models.vl_prompts), or None
 
     @property
     def dim(self) -> int:
@@ -114,16 +124,30 @@ class VideoEncoder:
             texts = [texts]
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        tokens = self.tokenizer([template.format(text) for text in texts])
+        tokens = self.tokenize([template.format(text) for text in texts])
         with torch.inference_mode(), self._autocast():
             vectors = self._encode_tokens(tokens.to(self.device)).float()
             return F.normalize(vectors, dim=-1).cpu().numpy()
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """Texts (already wrapped in their template) -> the token ids the text tower reads.
+
+        A prompted encoder puts its placeholders first (``X X ... X a photo of a dog.``, as ViFi-CLIP does), labels and
+        free-form queries alike; the learned text prompts replace their embeddings. A text too long for the context
+        left is cut at its end, as the tokenizer cuts any text.
+        """
+        texts = list(texts)
+        if self.prompts is not None:
+            prefix = self.prompts.text_prefix()
+            texts = [prefix + text for text in texts]
+        return self.tokenizer(texts)
 
     def _encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """open_clip's ``CLIP.encode_text`` with the context cut to the longest text in the batch.
 
         The text transformer is causal and pools at the end-of-text token, so padding after it never
         changes the result; skipping it makes a short query ~2x cheaper. Other text towers run as they are.
+        VL prompts come in through hooks on the modules called here (``token_embedding``, the residual blocks).
         """
         m = self.model
         if not (isinstance(m, open_clip.CLIP) and m.text_pool_type == "argmax" and m.attn_mask is not None):

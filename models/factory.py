@@ -26,11 +26,12 @@ from urllib.parse import urlparse
 import open_clip
 import torch
 
-from models.checkpoints import WeightsFile, load_state, read_weights
+from models.checkpoints import FORMAT_PROMPTS, WeightsFile, load_state, read_weights
 from models.encoder import VideoEncoder
-from models.errors import UnknownModelError, WeightsUnavailableError
+from models.errors import PretrainedLoadError, UnknownModelError, WeightsUnavailableError
 from models.preprocess import Preprocess
 from models.registry import BASE_PRETRAINED, DEFAULT_MODEL, DEFAULT_PRETRAINED, FILE, RANDOM, RANDOM_INIT_SEED, Weights, resolve
+from models.vl_prompts import PromptError, prompt_encoder
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ class ModelSpec:
 
     name: str
     pretrained: str
-    fingerprint: str
+    fingerprint: str  # of the weights; a prompted model's is "<base fingerprint>+vl:<hash of the prompts>"
+    # A prompted model's prompts: {"kind": "vl", "tokens", "depth", "base_pretrained", "base_fingerprint"}; else None.
+    prompts: dict | None = None
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -65,6 +68,8 @@ def load_encoder(
     ``base`` matters only for a weights file that lacks keys by design (a ViFi-CLIP checkpoint has no
     ``token_embedding``): ``auto`` takes them from the model's ``openai`` weights (local cache, else the
     hub), ``none`` leaves them randomly initialised; or give a tag or a local open_clip weights file.
+    A VL prompts checkpoint (``vidseek-prompts``) holds no CLIP weights: they come from the base it records
+    (``auto``), or from ``base`` where those weights are now; either way they must have the recorded fingerprint.
     """
     if name not in open_clip.list_models():
         raise UnknownModelError(
@@ -78,6 +83,8 @@ def load_encoder(
         model = _create(name)
     elif weights.kind == FILE:
         trained = read_weights(weights.path)
+        if trained.format == FORMAT_PROMPTS:
+            return _load_prompted(name, weights, trained, device, base)
         model = _create(name, force_quick_gelu=bool(trained.quick_gelu))
         if trained.from_base:
             spec = replace(spec, fingerprint=f"{spec.fingerprint}+base:{_load_base(model, name, base, trained)}")
@@ -93,6 +100,33 @@ def load_encoder(
         )
     tokenizer = open_clip.get_tokenizer(name)
     return VideoEncoder(model, tokenizer, preprocess, spec, device)
+
+
+def _load_prompted(name: str, source: Weights, trained: WeightsFile, device: str, base: str) -> VideoEncoder:
+    """The base a prompts checkpoint records (or ``base``), checked against its fingerprint, with the prompts attached."""
+    meta = trained.meta
+    recorded, expected = meta.get("base_pretrained"), meta.get("base_fingerprint")
+    if meta.get("model_name") != name or not recorded or not expected or not meta.get("prompts"):
+        raise PromptError(f"{source.path} holds VL prompts for model {meta.get('model_name')!r}, not {name!r}")
+    where = recorded if base == "auto" else base
+    try:  # the base's own base (a ViFi-CLIP checkpoint's token_embedding): as recorded in its fingerprint
+        encoder = load_encoder(name, where, device, base="none" if expected.endswith("+base:none") else "auto")
+    except (PretrainedLoadError, WeightsUnavailableError) as exc:
+        raise type(exc)(
+            f"{source.path} holds VL prompts trained on {name} --pretrained {recorded!r}, which cannot be loaded: {exc}. "
+            "If those weights moved, name where they are now with --base PATH"
+        ) from exc
+    if encoder.prompts is not None:
+        raise PromptError(f"the base of {source.path}, {where}, is a prompts checkpoint itself; prompts need CLIP weights")
+    if encoder.spec.fingerprint != expected:
+        raise PromptError(
+            f"{source.path} holds VL prompts trained on {name} weights with fingerprint {expected} ({recorded}); "
+            f"{where} has fingerprint {encoder.spec.fingerprint}. Prompts fit only the weights they were trained on: "
+            "point --base at those"
+        )
+    prompt_encoder(encoder, int(meta["prompts"]["tokens"]), int(meta["prompts"]["depth"]), trained.state)
+    encoder.spec = replace(encoder.spec, pretrained=source.pretrained)  # what an index records to load it again
+    return encoder
 
 
 def _load_base(model: torch.nn.Module, name: str, base: str, weights: WeightsFile) -> str:

@@ -6,8 +6,10 @@ tower's weights cast once; 3.1x faster than float32 on CPUs with AVX512-BF16/AMX
 but emulated and slower elsewhere) or ``int8`` (Linear weights quantised once per output channel,
 activations per batch as they come, so nothing needs calibration data; 2.1x). Only the text tower changes:
 the image tower, which made the index's vectors, is shared as it is, so an index stays searchable,
-picture queries are untouched, and the model's fingerprint stays the same. The price is a small drift of
-the text vectors, measured by :func:`text_drift` (``benchmarks/bench_query.py`` reports it).
+picture queries are untouched, and the model's fingerprint stays the same. A VL-prompted encoder
+(:mod:`models.vl_prompts`) keeps its prompts: the copies share them, in float32, and the hooks cast them to each
+tower's dtype. The price is a small drift of the text vectors, measured by :func:`text_drift`
+(``benchmarks/bench_query.py`` reports it).
 """
 
 from __future__ import annotations
@@ -58,10 +60,23 @@ def image_encoder_at(encoder: VideoEncoder, precision: str) -> VideoEncoder:
         return encoder
     _require_cpu(encoder, "bfloat16 video embedding")
     model = encoder.model
-    image_model = copy.deepcopy(model, memo={id(child): child for child in model.children() if child is not model.visual})
+    shared = _shared(encoder, [child for child in model.children() if child is not model.visual])
+    image_model = copy.deepcopy(model, memo=shared)
     image_model.visual.to(torch.bfloat16)
     image_model.eval()
-    return VideoEncoder(image_model, encoder.tokenizer, encoder.preprocess, encoder.spec, encoder.device)
+    return _encoder_like(encoder, image_model)
+
+
+def _shared(encoder: VideoEncoder, modules: Sequence[nn.Module]) -> dict[int, nn.Module]:
+    """A deepcopy memo that shares ``modules`` and the encoder's prompts (the copy's prompt hooks then use them too)."""
+    memo = {id(module): module for module in modules}
+    if encoder.prompts is not None:
+        memo[id(encoder.prompts)] = encoder.prompts
+    return memo
+
+
+def _encoder_like(encoder: VideoEncoder, model: nn.Module) -> VideoEncoder:
+    return VideoEncoder(model, encoder.tokenizer, encoder.preprocess, encoder.spec, encoder.device, encoder.prompts)
 
 
 def _resolve(encoder: VideoEncoder, precision: str, choices: tuple[str, ...]) -> str:
@@ -101,7 +116,7 @@ def bfloat16_text_tower(encoder: VideoEncoder) -> VideoEncoder:
     _require_cpu(encoder, "bfloat16 text encoder")
     model = encoder.model
     visual = model.visual
-    text_model = copy.deepcopy(model, memo={id(visual): visual})
+    text_model = copy.deepcopy(model, memo=_shared(encoder, [visual]))
     for child in text_model.children():
         if child is not visual:
             child.to(torch.bfloat16)
@@ -112,7 +127,7 @@ def bfloat16_text_tower(encoder: VideoEncoder) -> VideoEncoder:
         if buffer.is_floating_point():  # the causal attention mask must match the activations' dtype
             setattr(text_model, name, buffer.to(torch.bfloat16))
     text_model.eval()
-    return VideoEncoder(text_model, encoder.tokenizer, encoder.preprocess, encoder.spec, encoder.device)
+    return _encoder_like(encoder, text_model)
 
 
 def _text_tower_name(model: nn.Module) -> str:
@@ -138,7 +153,10 @@ def quantize_text_tower(encoder: VideoEncoder) -> VideoEncoder:
         # torch marks its eager quantisation API deprecated in favour of torchao, which it does not ship.
         warnings.filterwarnings("ignore", message=r".*(torch\.ao\.quantization|quantize_per_\w+).*deprecated")
         int8_tower = torch.ao.quantization.quantize_dynamic(
-            tower, {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8
+            copy.deepcopy(tower, memo=_shared(encoder, [])),  # copied here so that the prompts stay shared
+            {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+            dtype=torch.qint8,
+            inplace=True,
         )
     for block in int8_tower.modules():
         fc = getattr(getattr(block, "mlp", None), "c_fc", None)
@@ -146,10 +164,10 @@ def quantize_text_tower(encoder: VideoEncoder) -> VideoEncoder:
             # open_clip's hook for int8 layers: the text input is still cast to the model's float dtype.
             fc.int8_original_dtype = weight_dtype
     # Every submodule is shared (the image tower is not copied); the top-level parameters are small.
-    int8_model = copy.deepcopy(model, memo={id(child): child for child in model.children()})
+    int8_model = copy.deepcopy(model, memo=_shared(encoder, list(model.children())))
     setattr(int8_model, name, int8_tower)
     int8_model.eval()
-    return VideoEncoder(int8_model, encoder.tokenizer, encoder.preprocess, encoder.spec, encoder.device)
+    return _encoder_like(encoder, int8_model)
 
 
 def text_tower_is_int8(model: nn.Module) -> bool:

@@ -49,12 +49,15 @@ def add_db_command(commands) -> None:
 
 def cmd_model(args: argparse.Namespace) -> int:
     from models import load_encoder
-    from models.checkpoints import read_weights
+    from models.checkpoints import FORMAT_PROMPTS, read_weights
 
     weights = read_weights(args.path)
     print("\n".join(weights.summary()))
     if args.model:
-        encoder = load_encoder(args.model, str(args.path), "cpu", base="none")
+        # A prompts file is checked against its base's fingerprint, so that base must really be loaded; a ViFi-CLIP
+        # checkpoint's missing token embedding may stay random here: only whether the file fits is asked.
+        base = "auto" if weights.format == FORMAT_PROMPTS else "none"
+        encoder = load_encoder(args.model, str(args.path), "cpu", base=base)
         print(f"fits:        {args.model} (loads; preprocess {encoder.preprocess.to_dict()})")
     return 0
 

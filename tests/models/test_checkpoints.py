@@ -101,13 +101,14 @@ def test_vificlip_checkpoint_reproduces_the_source_model(tmp_path, tiny_encoder)
     for got, want in zip(model_outputs(loaded.model, pixels, tokens), model_outputs(source.model, pixels, tokens)):
         assert torch.equal(got, want)
     np.testing.assert_allclose(loaded.encode_text(["a cat"]), source.encode_text(["a cat"]), atol=1e-6)
-    # ViFi-CLIP's preprocessing: ImageNet statistics, short side 256/224 * size, centre crop.
+    # ViFi-CLIP's preprocessing: ImageNet statistics, short side 256/224 * size by OpenCV bilinear (the reference's
+    # mmcv.imresize), centre crop.
     assert loaded.preprocess.to_dict() == {
         "resize": 73,
         "crop": 64,
         "mean": [0.485, 0.456, 0.406],
         "std": [0.229, 0.224, 0.225],
-        "interpolation": "bicubic",
+        "interpolation": "opencv-bilinear",
     }
     assert "+base:sha256:" in loaded.spec.fingerprint
 
