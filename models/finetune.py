@@ -1,12 +1,14 @@
 """Fine-tuning the frame-pooled video encoder the ViFi-CLIP way, on clips the caller has already decoded.
 
-Recipe (Rasheed et al., "Fine-tuned CLIP models are efficient video learners", 2023): both encoders
-trained; frames encoded independently and mean-pooled (or another fusion, for the paper's Table 5);
-symmetric contrastive cross-entropy scaled by the learned temperature over the batch's distinct texts,
-so clips with the same label are never each other's negatives; AdamW (beta 0.9/0.98,
-eps 1e-8, weight decay 1e-3 except on gains, biases, embeddings and the temperature); linear warm-up
-then cosine decay per step; gradient accumulation; mixed precision on CUDA. ``freeze`` gives the
-paper's image-only / text-only fine-tuning ablations.
+Rasheed et al., "Fine-tuned CLIP models are efficient video learners", 2023: both encoders trained; frames
+encoded independently and mean-pooled (or another fusion, for the paper's Table 5); AdamW (beta 0.9/0.98,
+eps 1e-8, weight decay 1e-3); linear warm-up then cosine decay per step; gradient accumulation; mixed precision
+on CUDA. ``freeze`` gives the paper's image-only / text-only fine-tuning ablations.
+
+The loss follows the data (:mod:`models.losses`): label data trains each video's cross-entropy over the prompts
+of all the set's classes (the paper's setting), caption data the symmetric InfoNCE over the batch's distinct texts
+(CLIP4Clip's). The optimisation follows a named :data:`RECIPES` entry: ``vificlip`` (the reference code's, the
+default for labels) or ``vidseek`` (ours, the default for captions).
 
 A checkpoint (:func:`models.checkpoints.save_checkpoint`) is written after every epoch with the
 optimizer and schedule state, so an interrupted run resumes where the last epoch ended.
@@ -26,67 +28,26 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from open_clip.transformer import QuickGELU
 
 from models.checkpoints import read_training_state, save_checkpoint
 from models.encoder import VideoEncoder
 from models.errors import ModelError
 from models.fusion import FUSIONS, text_features, video_features
+from models.losses import class_loss, contrastive_loss, mix_batch, smoothed_targets
 
 log = logging.getLogger(__name__)
 
+TARGETS = ("caption", "label")
 NO_DECAY = ("positional_embedding", "class_embedding", "token_embedding", "logit_scale")
+# CLIP's own training clips the logit scale at 100 "to prevent training instability" (Radford et al. 2021, sec. 2.5;
+# open_clip's training loop clamps it after every step). ViFi-CLIP's code clamps nothing, so only our recipe does.
 MAX_LOGIT_SCALE = math.log(100.0)
 
 
-@dataclass
-class FinetuneOptions:
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 8e-6
-    weight_decay: float = 1e-3
-    warmup_epochs: float = 1.0
-    accumulation: int = 1
-    freeze: str | None = None  # "text" (image-FT) or "image" (text-FT)
-    fusion: str = "embedding"
-    seed: int = 0
-    amp: bool = True  # only on CUDA
-
-    def check(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.accumulation < 1:
-            raise ValueError("epochs >= 1, batch size >= 2 and accumulation >= 1 are required")
-        if self.lr <= 0:
-            raise ValueError("the learning rate must be > 0")
-        if self.freeze not in (None, "text", "image"):
-            raise ValueError(f"--freeze takes 'text' or 'image', not {self.freeze!r}")
-        if self.fusion not in FUSIONS:
-            raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
-
-
-class ResumeMismatchError(ModelError):
-    """--resume was given a checkpoint written for a different model or data set."""
-
-
-def contrastive_loss(
-    video: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor, text_index: torch.Tensor
-) -> torch.Tensor:
-    """Symmetric cross-entropy between B videos and the batch's U distinct texts (``text_index[b]`` is video b's).
-
-    Each distinct text appears once, so clips sharing a label are never each other's negatives: the
-    video->text half is ViFi-CLIP's cross-entropy over the batch's labels, and the text->video half
-    spreads each text's target evenly over all of its videos. With B distinct captions this is CLIP's loss.
-    """
-    logits = logit_scale * video @ text.t()  # [B, U]
-    video_to_text = F.cross_entropy(logits, text_index)
-    positives = F.one_hot(text_index, num_classes=text.shape[0]).t().float()  # [U, B]
-    targets = positives / positives.sum(dim=1, keepdim=True)
-    text_to_video = -(targets * F.log_softmax(logits.t(), dim=1)).sum(dim=1).mean()
-    return (video_to_text + text_to_video) / 2
-
-
-def cosine_with_warmup(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
-    """The learning-rate factor at a step: linear warm-up from 0, then cosine decay to 0."""
+def cosine_with_warmup(total_steps: int, warmup_steps: float) -> Callable[[int], float]:
+    """Our schedule's learning-rate factor at a step: linear warm-up from 0, then cosine decay to 0 over the rest."""
+    warmup_steps = max(1, min(total_steps - 1, round(warmup_steps)))
 
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -97,23 +58,121 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int) -> Callable[[int], f
     return factor
 
 
+def vificlip_schedule(total_steps: int, warmup_steps: float, final: float = 0.01) -> Callable[[int], float]:
+    """ViFi-CLIP's factor (utils/optimizer.py: timm's CosineLRScheduler, t_initial = all steps, lr_min = lr / 100,
+    warmup_lr_init = 0, per step): linear from 0 over the warm-up, then the cosine of the step counted from step 0,
+    not from the warm-up's end (timm's warmup_prefix=False), so the rate drops when the warm-up ends; ``final`` after."""
+    warmup_steps = int(warmup_steps)  # as build_scheduler counts them
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / warmup_steps
+        if step >= total_steps:
+            return final
+        return final + 0.5 * (1.0 - final) * (1.0 + math.cos(math.pi * step / total_steps))
+
+    return factor
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a named recipe fixes, and the defaults it gives FinetuneOptions' fields left None."""
+
+    warmup_epochs: float
+    decay_all: bool  # weight decay on every parameter, or not on gains, biases, embeddings and the temperature
+    schedule: Callable[[int, float], Callable[[int], float]]  # (total steps, warm-up steps) -> factor at a step
+    max_logit_scale: float | None  # clamp of logit_scale after each step
+    train_token_embedding: bool
+    label_smoothing: float  # the three label-data defaults (caption data has no classes to smooth or mix)
+    mixup: float
+    cutmix: float
+
+
+RECIPES = {
+    # ViFi-CLIP's utils/config.py defaults (TRAIN.WARMUP_EPOCHS 5, AUG.LABEL_SMOOTH 0.1, AUG.MIXUP 0.8, AUG.CUTMIX 1.0;
+    # no shipped config overrides them) and utils/optimizer.py (AdamW over model.parameters(): decay on all). Its
+    # class prompts are embedded once when the model is built (a buffer), so the token table never trains.
+    # fields: warmup_epochs, decay_all, schedule, max_logit_scale, train_token_embedding, label_smoothing, mixup, cutmix
+    "vificlip": Recipe(5.0, True, vificlip_schedule, None, False, 0.1, 0.8, 1.0),
+    "vidseek": Recipe(1.0, False, cosine_with_warmup, MAX_LOGIT_SCALE, True, 0.0, 0.0, 0.0),
+}
+
+
+@dataclass
+class FinetuneOptions:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 8e-6
+    weight_decay: float = 1e-3
+    warmup_epochs: float | None = None  # the recipe's: 5 (vificlip), 1 (vidseek)
+    accumulation: int = 1
+    freeze: str | None = None  # "text" (image-FT) or "image" (text-FT)
+    fusion: str = "embedding"
+    seed: int = 0
+    amp: bool = True  # only on CUDA
+    target: str = "caption"  # what the texts are: "caption"s, or "label"s (class prompts, the set's distinct ones)
+    recipe: str | None = None  # vificlip (the default for labels) or vidseek (for captions)
+    label_smoothing: float | None = None  # label data: the recipe's (0.1 vificlip, 0 vidseek)
+    mixup: float | None = None  # label data: Beta alpha, 0 = off (0.8 vificlip, 0 vidseek)
+    cutmix: float | None = None  # label data: Beta alpha, 0 = off (1.0 vificlip, 0 vidseek)
+
+    def __post_init__(self) -> None:
+        """Fill what was left None from the recipe, so the checkpoint records the values trained with."""
+        if self.target not in TARGETS:
+            raise ValueError(f"the target is 'caption' or 'label', not {self.target!r}")
+        if self.recipe is None:
+            self.recipe = "vificlip" if self.target == "label" else "vidseek"
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {', '.join(RECIPES)}")
+        recipe, labels = RECIPES[self.recipe], self.target == "label"
+        if self.warmup_epochs is None:
+            self.warmup_epochs = recipe.warmup_epochs
+        for name in ("label_smoothing", "mixup", "cutmix"):
+            if getattr(self, name) is None:
+                setattr(self, name, getattr(recipe, name) if labels else 0.0)
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2 or self.accumulation < 1:
+            raise ValueError("epochs >= 1, batch size >= 2 and accumulation >= 1 are required")
+        if self.lr <= 0:
+            raise ValueError("the learning rate must be > 0")
+        if self.freeze not in (None, "text", "image"):
+            raise ValueError(f"--freeze takes 'text' or 'image', not {self.freeze!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
+        if not 0 <= self.label_smoothing < 1 or self.mixup < 0 or self.cutmix < 0:
+            raise ValueError("label smoothing is in [0, 1) and the mixup and cutmix alphas are >= 0")
+        if self.target == "caption" and (self.label_smoothing or self.mixup or self.cutmix):
+            raise ValueError("label smoothing, mixup and cutmix work over classes: they need label data (--target label)")
+
+    @property
+    def mixes(self) -> bool:
+        return self.mixup > 0 or self.cutmix > 0
+
+
+class ResumeMismatchError(ModelError):
+    """--resume was given a checkpoint written for a different model or data set."""
+
+
 def uses_quick_gelu(model: torch.nn.Module) -> bool:
     return any(isinstance(m, QuickGELU) for m in model.modules())
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+def _param_groups(model: torch.nn.Module, weight_decay: float, decay_all: bool) -> list[dict]:
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if param.ndim < 2 or name.endswith(NO_DECAY) else decay).append(param)
+        exempt = not decay_all and (param.ndim < 2 or name.removesuffix(".weight").endswith(NO_DECAY))
+        (no_decay if exempt else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _freeze(model: torch.nn.Module, tower: str | None) -> None:
+def _freeze(model: torch.nn.Module, tower: str | None, train_token_embedding: bool) -> None:
     for name, param in model.named_parameters():
         is_image = name.startswith("visual.")
         frozen = (tower == "image" and is_image) or (tower == "text" and not is_image and name != "logit_scale")
+        frozen = frozen or (not train_token_embedding and name.startswith("token_embedding."))
         param.requires_grad_(not frozen)
 
 
@@ -140,18 +199,22 @@ def finetune(
 ) -> list[dict]:
     """Train ``encoder.model`` in place on (clip, text) pairs; returns the per-epoch log.
 
-    ``clips`` are uint8 [T, H, W, 3] arrays with short side ``encoder.preprocess.resize``. After every
-    epoch ``checkpoint`` holds the model and the state to resume; ``on_epoch(epoch)`` may add metrics
-    (a validation score) to that epoch's log entry. ``extra`` is stored in the checkpoint as is. ``progress``:
-    True for a tqdm bar per epoch, or a factory ``progress(total=, unit=, desc=)`` of a tqdm-like reporter (the
-    caller's, e.g. one that prints lines when stderr is not a terminal).
+    ``clips`` are uint8 [T, H, W, 3] arrays with short side ``encoder.preprocess.resize``. ``texts`` are captions,
+    or with ``options.target == "label"`` each clip's class prompt (its label in the template): the classes are
+    the distinct prompts of the whole set. After every epoch ``checkpoint`` holds the model and the state to
+    resume; ``on_epoch(epoch)`` may add metrics (a validation score) to that epoch's log entry. ``extra`` is stored
+    in the checkpoint as is. ``progress``: True for a tqdm bar per epoch, or a factory ``progress(total=, unit=,
+    desc=)`` of a tqdm-like reporter (the caller's, e.g. one that prints lines when stderr is not a terminal).
     """
     options.check()
     if len(clips) != len(texts) or len(clips) < 2:
         raise ValueError(f"need at least two (clip, text) pairs, got {len(clips)} clips and {len(texts)} texts")
+    classes = list(dict.fromkeys(texts)) if options.target == "label" else None
+    if classes is not None and len(classes) < 2:
+        raise ValueError(f"label data needs at least two classes, got {len(classes)}")
     model = encoder.model
     torch.manual_seed(options.seed)
-    _freeze(model, options.freeze)
+    _freeze(model, options.freeze, RECIPES[options.recipe].train_token_embedding)
     run = _Run.start(model, encoder.device, len(clips), options)
     history: list[dict] = []
     start_epoch = 0
@@ -160,7 +223,7 @@ def finetune(
     for epoch in range(start_epoch, options.epochs):
         model.train()
         started = time.perf_counter()
-        losses = _train_epoch(encoder, run, clips, list(texts), epoch, progress)
+        losses = _train_epoch(encoder, run, clips, list(texts), classes, epoch, progress)
         entry = {
             "epoch": epoch + 1,
             "loss": float(np.mean(losses)),
@@ -184,10 +247,11 @@ def finetune(
 
 @dataclass
 class _Run:
-    """One fine-tuning run's moving parts: the model, AdamW, its warm-up + cosine schedule, the fp16 grad scaler."""
+    """One fine-tuning run's moving parts: the model, AdamW, the recipe's schedule, the fp16 grad scaler."""
 
     model: torch.nn.Module
     options: FinetuneOptions
+    recipe: Recipe
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     scaler: torch.amp.GradScaler
@@ -195,14 +259,16 @@ class _Run:
 
     @classmethod
     def start(cls, model: torch.nn.Module, device: str, n: int, options: FinetuneOptions) -> _Run:
-        optimizer = torch.optim.AdamW(_param_groups(model, options.weight_decay), lr=options.lr, betas=(0.9, 0.98), eps=1e-8)
+        recipe = RECIPES[options.recipe]
+        groups = _param_groups(model, options.weight_decay, recipe.decay_all)
+        optimizer = torch.optim.AdamW(groups, lr=options.lr, betas=(0.9, 0.98), eps=1e-8)  # ViFi-CLIP's betas and eps
         batches_per_epoch = len(_batches(n, options.batch_size, options.seed, 0))
         steps_per_epoch = math.ceil(batches_per_epoch / options.accumulation)
         total_steps = steps_per_epoch * options.epochs
-        warmup = min(total_steps - 1, round(options.warmup_epochs * steps_per_epoch))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total_steps, max(1, warmup)))
+        factor = recipe.schedule(total_steps, options.warmup_epochs * steps_per_epoch)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         amp = options.amp and device.startswith("cuda")
-        return cls(model, options, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=amp), amp)
+        return cls(model, options, recipe, optimizer, scheduler, torch.amp.GradScaler("cuda", enabled=amp), amp)
 
     def resume(self, checkpoint: Path | str, n: int) -> tuple[list[dict], int]:
         """Load the state ``checkpoint`` holds; returns its log and the epochs done."""
@@ -223,26 +289,35 @@ class _Run:
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
 
     def step(self) -> None:
-        """One optimizer step (after ``options.accumulation`` batches), then the schedule and the temperature clamp."""
+        """One optimizer step (after ``options.accumulation`` batches), then the schedule and the recipe's clamp."""
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        with torch.no_grad():
-            self.model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        if self.recipe.max_logit_scale is not None:
+            with torch.no_grad():
+                self.model.logit_scale.clamp_(0, self.recipe.max_logit_scale)
 
 
 def _train_epoch(
-    encoder: VideoEncoder, run: _Run, clips: Sequence[np.ndarray], texts: list[str], epoch: int, progress
+    encoder: VideoEncoder,
+    run: _Run,
+    clips: Sequence[np.ndarray],
+    texts: list[str],
+    classes: list[str] | None,
+    epoch: int,
+    progress,
 ) -> list[float]:
     """One pass over the shuffled batches; returns each batch's loss."""
     options = run.options
     batches = _batches(len(clips), options.batch_size, options.seed, epoch)
+    mixing = np.random.default_rng([options.seed, epoch, 1])  # per epoch, so a resumed run mixes as a straight one
     losses = []
     bar = _progress_bar(progress, len(batches), f"epoch {epoch + 1}/{options.epochs}") if progress else None
     run.optimizer.zero_grad(set_to_none=True)
     for number, batch in enumerate(batches):
-        loss = _batch_loss(encoder, run, [clips[i] for i in batch], [texts[i] for i in batch])
+        batch_clips, batch_texts = [clips[i] for i in batch], [texts[i] for i in batch]
+        loss = batch_loss(encoder, batch_clips, batch_texts, options, classes=classes, rng=mixing, autocast=run.autocast)
         run.scaler.scale(loss / options.accumulation).backward()
         if (number + 1) % options.accumulation == 0 or number + 1 == len(batches):
             run.step()
@@ -255,18 +330,41 @@ def _train_epoch(
     return losses
 
 
-def _batch_loss(encoder: VideoEncoder, run: _Run, clips: list[np.ndarray], texts: list[str]) -> torch.Tensor:
-    """The contrastive loss of one batch, over its distinct texts (the model's part under ``run``'s autocast)."""
+def batch_loss(
+    encoder: VideoEncoder,
+    clips: list[np.ndarray],
+    texts: list[str],
+    options: FinetuneOptions,
+    *,
+    classes: list[str] | None = None,
+    rng: np.random.Generator | None = None,
+    autocast: Callable[[], Any] = contextlib.nullcontext,
+) -> torch.Tensor:
+    """One batch's loss as :func:`finetune` computes it (the one place training runs the two towers).
+
+    Captions (``classes`` None): the symmetric InfoNCE over the batch's distinct texts. Labels: each clip's
+    cross-entropy over the prompts of all ``classes`` (``texts[b]`` among them), encoded afresh every step as
+    ViFi-CLIP does, with ``options.label_smoothing``; mixup / cutmix draw from ``rng`` (seeded by ``options.seed``
+    if None).
+    """
     model, device = encoder.model, encoder.device
     pixels = torch.stack([encoder.preprocess(clip) for clip in clips]).to(device, non_blocking=True)
-    distinct = list(dict.fromkeys(texts))
-    position = {text: n for n, text in enumerate(distinct)}
-    text_index = torch.tensor([position[text] for text in texts], device=device)
-    tokens = encoder.tokenizer(distinct).to(device)
-    with run.autocast():
-        video = video_features(model, pixels, run.options.fusion)
+    prompts = list(dict.fromkeys(texts)) if classes is None else classes
+    position = {text: n for n, text in enumerate(prompts)}
+    index = torch.tensor([position[text] for text in texts], device=device)
+    targets = index
+    if classes is not None and options.mixes:
+        # smoothed before mixing, as blending.py's one_hot(on_value, off_value) is
+        targets = smoothed_targets(index, len(classes), options.label_smoothing)
+        generator = rng if rng is not None else np.random.default_rng(options.seed)
+        pixels, targets, _ = mix_batch(pixels, targets, options.mixup, options.cutmix, generator)
+    tokens = encoder.tokenize(prompts).to(device)
+    with autocast():
+        video = video_features(model, pixels, options.fusion)
         text = text_features(model, tokens)
-        return contrastive_loss(video, text, model.logit_scale.exp(), text_index)
+        if classes is None:
+            return contrastive_loss(video, text, model.logit_scale.exp(), index)
+        return class_loss(video, text, model.logit_scale.exp(), targets, options.label_smoothing)
 
 
 def _save_epoch(

@@ -35,6 +35,7 @@ def test_finetune_then_eval_with_the_checkpoint(synth_set):
     log = json.loads(out.with_suffix(".log.json").read_text())
     assert [e["epoch"] for e in log["epochs"]] == [1, 2] and "t2v_r1" in log["epochs"][-1]["val"]
     assert log["options"]["lr"] == 1e-3 and log["target"] == "caption"
+    assert log["options"]["recipe"] == "vidseek" and log["options"]["mixup"] == 0 and "recipe vidseek" in trained.stderr
 
     eval_args = ("eval", data / "test.csv", "--model", "vidseek-tiny", "--pretrained", out, "--cache-dir", cache, "--json")
     after = json.loads(vidseek(*eval_args).stdout)
@@ -60,6 +61,18 @@ def test_finetune_on_labels_skips_a_bad_video(synth_set, tmp_path):
         "--resume",  # nothing to resume yet: starts afresh
     )  # fmt: skip
     assert "skipped" in result.stderr and "bad.mp4" in result.stderr and "on 4 clips (labels)" in result.stderr
+    assert "recipe vificlip" in result.stderr  # the default for labels
+    options = json.loads((tmp_path / "l.log.json").read_text())["options"]
+    recorded = [options[key] for key in ("target", "recipe", "label_smoothing", "mixup", "cutmix", "warmup_epochs")]
+    assert recorded == ["label", "vificlip", 0.1, 0.8, 1.0, 5]
+
+
+def test_finetune_refuses_mixup_on_captions(synth_set, tmp_path):
+    root, _ = synth_set
+    args = ("finetune", root / "data" / "train.csv", *TINY, "--out", tmp_path / "m.pt", "--cache-dir", root / "cache")
+    r = vidseek(*args, "--target", "caption", "--mixup", "0.8", check=False)
+    assert r.returncode == 2 and "need label data" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_model_inspect_finds_a_vificlip_checkpoint(tmp_path, _tiny_encoder):

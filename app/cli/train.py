@@ -62,11 +62,12 @@ def _add_finetune_command(commands) -> None:
         "finetune",
         help="fine-tune the video encoder on captioned or labelled videos",
         description="Fine-tune both CLIP encoders the ViFi-CLIP way (frames encoded independently and mean-pooled, "
-        "symmetric contrastive loss with the learned temperature, AdamW, cosine schedule with warm-up) on TRAIN, a "
-        "CSV/JSONL file with columns video,caption or video,label (optional start,end in seconds; paths relative to "
-        "the file). Writes --out after every epoch (loadable with --pretrained OUT) and a JSON log beside it. Decoded "
-        "frames are cached, so later epochs and runs do not decode again; a video that cannot be decoded is "
-        "reported and skipped.",
+        "AdamW, cosine schedule with warm-up) on TRAIN, a CSV/JSONL file with columns video,caption or video,label "
+        "(optional start,end in seconds; paths relative to the file). Labels train each clip's cross-entropy over the "
+        "prompts of all the set's classes (the paper's setting: label smoothing, mixup, cutmix); captions the "
+        "symmetric contrastive loss over the batch's distinct captions. Writes --out after every epoch (loadable with "
+        "--pretrained OUT) and a JSON log beside it. Decoded frames are cached, so later epochs and runs do not decode "
+        "again; a video that cannot be decoded is reported and skipped.",
     )
     finetune.set_defaults(run=cmd_finetune)
     finetune.add_argument("train", type=Path, help="training set (.csv or .jsonl)")
@@ -89,8 +90,7 @@ def _add_finetune_command(commands) -> None:
         help="peak learning rate (default: 8e-6, ViFi-CLIP's, for pretrained weights; 1e-3 with "
         "--pretrained none, where the text encoder has to learn the vocabulary from scratch)",
     )
-    finetune.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 1e-3)")
-    finetune.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default: 1 epoch)")
+    _add_recipe_options(finetune)
     finetune.add_argument("--accumulation", type=int, help="batches per optimizer step (default: 1)")
     finetune.add_argument(
         "--freeze",
@@ -102,6 +102,40 @@ def _add_finetune_command(commands) -> None:
     finetune.add_argument("--resume", action="store_true", help="continue from --out if it holds an interrupted run")
     finetune.add_argument("--val", type=Path, help="a labelled/captioned set to evaluate after every epoch (into the log)")
     finetune.add_argument("--log", type=Path, help="JSON log of losses/metrics per epoch (default: OUT with .log.json)")
+
+
+def _add_recipe_options(finetune: argparse.ArgumentParser) -> None:
+    """The recipe and the loss's options: FinetuneOptions fills those left out from the recipe."""
+    finetune.add_argument(
+        "--recipe",
+        choices=["vificlip", "vidseek"],
+        help="vificlip: the reference code's (weight decay on every parameter, token table fixed, 5 warm-up epochs, "
+        "cosine to lr/100, no temperature clamp); vidseek: ours (no decay on gains, biases, embeddings and the "
+        "temperature, 1 warm-up epoch, cosine to 0, temperature clamped at 100). Default: vificlip for labels, "
+        "vidseek for captions",
+    )
+    finetune.add_argument("--weight-decay", type=float, help="AdamW weight decay, on what the recipe decays (default: 1e-3)")
+    finetune.add_argument(
+        "--warmup-epochs", type=float, help="linear warm-up length in epochs (default: 5 with --recipe vificlip, 1 with vidseek)"
+    )
+    finetune.add_argument(
+        "--label-smoothing",
+        type=float,
+        help="label data: share of each target spread over all classes (default: 0.1 with --recipe vificlip, else 0)",
+    )
+    finetune.add_argument(
+        "--mixup",
+        type=float,
+        metavar="ALPHA",
+        help="label data: mixup's Beta alpha, 0 disables (default: 0.8 with --recipe vificlip, else 0); with --cutmix "
+        "too, each batch takes one of the two at even odds",
+    )
+    finetune.add_argument(
+        "--cutmix",
+        type=float,
+        metavar="ALPHA",
+        help="label data: cutmix's Beta alpha, 0 disables (default: 1.0 with --recipe vificlip, else 0)",
+    )
 
 
 def _add_synth_command(commands) -> None:
@@ -211,7 +245,7 @@ def _target(args: argparse.Namespace, clip_set) -> str:
     return target
 
 
-def _finetune_options(args: argparse.Namespace, encoder):
+def _finetune_options(args: argparse.Namespace, encoder, target: str):
     from models.finetune import FinetuneOptions
 
     # Random weights (--pretrained none): the text encoder learns the vocabulary from scratch, at a higher rate.
@@ -221,12 +255,17 @@ def _finetune_options(args: argparse.Namespace, encoder):
         freeze=args.freeze,
         fusion=args.fusion,
         seed=args.seed,
+        target=target,
         **given(
             epochs=args.epochs,
             lr=lr,
             weight_decay=args.weight_decay,
             warmup_epochs=args.warmup_epochs,
             accumulation=args.accumulation,
+            recipe=args.recipe,
+            label_smoothing=args.label_smoothing,
+            mixup=args.mixup,
+            cutmix=args.cutmix,
         ),
     )
 
@@ -238,14 +277,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     encoder = _encoder_for(args)
     clip_set = _load_clip_set(args.train, encoder, args)
     target = _target(args, clip_set)
-    options = _finetune_options(args, encoder)
+    options = _finetune_options(args, encoder, target)
+    options.check()  # a bad combination (--mixup on captions) fails before any decoding of --val
     on_epoch = None
     if args.val is not None:
         val_set = _load_clip_set(args.val, encoder, args)
         on_epoch = lambda epoch: {"val": _metrics(encoder, val_set, args)}  # noqa: E731
     print(
         f"fine-tuning {encoder.spec.name}/{encoder.spec.pretrained} on {len(clip_set.clips)} clips ({target}s), "
-        f"{options.epochs} epochs, lr {options.lr:g}, on {encoder.device} "
+        f"recipe {options.recipe}, {options.epochs} epochs, lr {options.lr:g}, on {encoder.device} "
         f"({clip_set.cached} clips from the frame cache, {len(clip_set.failed)} skipped)",
         file=sys.stderr,
     )

@@ -10,8 +10,9 @@ import torch
 from models import load_encoder
 from models.checkpoints import read_training_state, read_weights
 from models.evaluate import embed_clips, embed_texts
-from models.finetune import FinetuneOptions, ResumeMismatchError, contrastive_loss, cosine_with_warmup, finetune
+from models.finetune import FinetuneOptions, ResumeMismatchError, cosine_with_warmup, finetune
 from models.fusion import video_features
+from models.losses import contrastive_loss
 from models.metrics import retrieval_metrics
 
 COLOURS = {
@@ -55,8 +56,8 @@ def test_loss_with_distinct_captions_is_clips_loss():
 
 
 def test_equal_labels_are_not_negatives():
-    """Videos 0 and 2 share label 0: video->text is cross-entropy over the 2 distinct labels (ViFi-CLIP's
-    classification loss), text->video spreads label 0's target over both of its videos."""
+    """Videos 0 and 2 share a text: video->text is cross-entropy over the batch's 2 distinct texts, text->video
+    spreads text 0's target over both of its videos (the caption loss; label data trains over all classes)."""
     torch.manual_seed(1)
     video = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
     labels = torch.nn.functional.normalize(torch.randn(2, 8), dim=-1)
