@@ -1,60 +1,22 @@
-"""``vidseek finetune``, ``vidseek eval`` and ``vidseek synth``: training and measuring the video encoder on
-captioned or labelled clips, and writing a synthetic set of them."""
+"""``vidseek finetune`` and ``vidseek synth`` (and the registration of ``vidseek eval``, :mod:`app.cli.evaluate`):
+training the video encoder on captioned or labelled clips, and writing a synthetic set of them."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
-from app.cli.arguments import add_model, given, progress_on, settings_for
-from app.schemas import DEFAULT_TEMPLATE
-from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, cache_root
+from app.cli.arguments import add_model, given, progress_on
+from app.cli.clipsets import add_clip_data, encoder_for, load_clip_set, metrics
+from app.cli.evaluate import add_eval_command
+from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED
 
 
 def add_train_commands(commands) -> None:
     _add_finetune_command(commands)
-    evaluate = commands.add_parser(
-        "eval",
-        help="measure retrieval (R@1/5/10, MedR, MnR) and zero-shot classification on a test set",
-        description="Embed every clip of TEST (CSV/JSONL: video and caption and/or label columns) and report text->video "
-        "and video->text retrieval over the distinct captions, and zero-shot top-1/top-5 over the distinct labels.",
-    )
-    evaluate.set_defaults(run=cmd_eval)
-    evaluate.add_argument("test", type=Path, help="test set (.csv or .jsonl)")
-    add_model(evaluate, f"default: {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
-    _add_clip_data(evaluate)
-    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument(
-        "--seed", type=int, default=0, help="seed of random initialisation with --pretrained none, as in finetune (default: 0)"
-    )
+    add_eval_command(commands)
     _add_synth_command(commands)
-
-
-def _add_clip_data(parser: argparse.ArgumentParser) -> None:
-    # The defaults here are written out: eval and finetune share these options, and what they match (FinetuneOptions,
-    # models.evaluate.evaluate's keywords) is behind torch, which --help must not load.
-    parser.add_argument("--frames", type=int, default=8, help="frames sampled per clip (default: 8)")
-    parser.add_argument("--template", default=DEFAULT_TEMPLATE, help=f'prompt around labels (default: "{DEFAULT_TEMPLATE}")')
-    parser.add_argument(
-        "--fusion",
-        choices=["embedding", "decision", "image"],
-        default="embedding",
-        help="how frames become a video vector: embedding (mean-pooled frame embeddings, ViFi-CLIP; "
-        "what the index uses), decision (averaged per-frame scores), image (averaged pixels)",
-    )
-    parser.add_argument("--cache-dir", type=Path, help="decoded-frame cache (default: $XDG_CACHE_HOME/vidseek/frames)")
-    parser.add_argument("--workers", type=int, help="decode worker processes (default: one per CPU core)")
-    parser.add_argument("--batch-size", type=int, default=32, help="clips per batch (default: 32)")
-    parser.add_argument(
-        "--base",
-        default="auto",
-        help="base CLIP weights for keys a ViFi-CLIP checkpoint lacks (token_embedding): auto (the "
-        "model's openai weights), a tag, a local file, or none",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _add_finetune_command(commands) -> None:
@@ -75,7 +37,7 @@ def _add_finetune_command(commands) -> None:
         "--out", type=Path, required=True, help="checkpoint to write (safetensors, whatever the name: e.g. finetuned.safetensors)"
     )
     add_model(finetune, f"default: {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
-    _add_clip_data(finetune)
+    add_clip_data(finetune)
     finetune.add_argument(
         "--target",
         choices=["auto", "caption", "label"],
@@ -156,84 +118,6 @@ def _add_synth_command(commands) -> None:
     synth.add_argument("--workers", type=int, help="encoder processes (default: one per CPU core)")
 
 
-def _load_clip_set(path: Path, encoder, args: argparse.Namespace):
-    from indexer.dataset import load_clips, read_examples
-
-    clip_set = load_clips(
-        read_examples(path),
-        args.frames,
-        encoder.preprocess.resize,
-        encoder.preprocess.interpolation,
-        cache_dir=args.cache_dir if args.cache_dir is not None else cache_root() / "frames",
-        workers=args.workers or max(1, os.cpu_count() or 1),
-        progress=progress_on(args),
-    )
-    for video, reason in clip_set.failed:
-        print(f"skipped {video}: {reason}", file=sys.stderr)
-    if not clip_set.clips:
-        raise ValueError(f"no video in {path} could be decoded")
-    return clip_set
-
-
-def _encoder_for(args: argparse.Namespace):
-    import torch
-
-    from models import load_encoder
-
-    torch.manual_seed(args.seed)  # --pretrained none: eval and finetune start from the same random weights
-
-    settings = settings_for(args)
-    model, pretrained = settings.model or DEFAULT_MODEL, settings.pretrained or DEFAULT_PRETRAINED
-    return load_encoder(model, pretrained, settings.device, base=args.base)
-
-
-def _metrics(encoder, clip_set, args: argparse.Namespace) -> dict:
-    from models.evaluate import evaluate
-
-    examples = clip_set.examples
-    return evaluate(
-        encoder,
-        clip_set.clips,
-        [e.key for e in examples],
-        [e.caption for e in examples],
-        [e.label for e in examples],
-        template=args.template,
-        fusion=args.fusion,
-        batch_size=args.batch_size,
-    )
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    encoder = _encoder_for(args)
-    clip_set = _load_clip_set(args.test, encoder, args)
-    result = {
-        "model": encoder.spec.name,
-        "pretrained": encoder.spec.pretrained,
-        "clips": len(clip_set.clips),
-        "skipped": len(clip_set.failed),
-        **_metrics(encoder, clip_set, args),
-    }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        _print_metrics(result, args.fusion)
-    return 0
-
-
-def _print_metrics(result: dict, fusion: str) -> None:
-    print(f"{result['model']} / {result['pretrained']}: {result['clips']} clips ({result['skipped']} skipped)", end="")
-    print(f", fusion {fusion}")
-    if "t2v_r1" in result:
-        print(f"  videos {result['videos']}, captions {result['queries']} (chance R@1 {result['chance_r1']:.4f})")
-        for d in ("t2v", "v2t"):
-            print(
-                f"  {d}: R@1 {result[f'{d}_r1']:.3f}  R@5 {result[f'{d}_r5']:.3f}  R@10 {result[f'{d}_r10']:.3f}  "
-                f"MedR {result[f'{d}_medr']:g}  MnR {result[f'{d}_mnr']:.1f}"
-            )
-    if "zs_top1" in result:
-        print(f"  zero-shot over {result['labels']} labels: top-1 {result['zs_top1']:.3f}  top-5 {result['zs_top5']:.3f}")
-
-
 def _target(args: argparse.Namespace, clip_set) -> str:
     """What to train on: ``caption`` or ``label`` (``auto``: captions when every row has one)."""
     target = args.target
@@ -274,15 +158,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from indexer.progress import progress_bar
     from models.finetune import finetune
 
-    encoder = _encoder_for(args)
-    clip_set = _load_clip_set(args.train, encoder, args)
+    encoder = encoder_for(args)
+    clip_set = load_clip_set(args.train, encoder, args)
     target = _target(args, clip_set)
     options = _finetune_options(args, encoder, target)
     options.check()  # a bad combination (--mixup on captions) fails before any decoding of --val
     on_epoch = None
     if args.val is not None:
-        val_set = _load_clip_set(args.val, encoder, args)
-        on_epoch = lambda epoch: {"val": _metrics(encoder, val_set, args)}  # noqa: E731
+        val_set = load_clip_set(args.val, encoder, args)
+        on_epoch = lambda epoch: {"val": metrics(encoder, val_set, args)}  # noqa: E731
     print(
         f"fine-tuning {encoder.spec.name}/{encoder.spec.pretrained} on {len(clip_set.clips)} clips ({target}s), "
         f"recipe {options.recipe}, {options.epochs} epochs, lr {options.lr:g}, on {encoder.device} "
