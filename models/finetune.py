@@ -3,15 +3,18 @@
 Rasheed et al., "Fine-tuned CLIP models are efficient video learners", 2023: both encoders trained; frames
 encoded independently and mean-pooled (or another fusion, for the paper's Table 5); AdamW (beta 0.9/0.98,
 eps 1e-8, weight decay 1e-3); linear warm-up then cosine decay per step; gradient accumulation; mixed precision
-on CUDA. ``freeze`` gives the paper's image-only / text-only fine-tuning ablations.
+on CUDA. ``freeze`` gives the paper's image-only / text-only fine-tuning ablations. ``prompts="vl"`` is the paper's
+"bridge and prompt" second stage: every CLIP weight frozen (the temperature too), only deep vision-language prompts
+(:mod:`models.vl_prompts`) trained, at the reference's prompting rate, under the same recipe.
 
 The loss follows the data (:mod:`models.losses`): label data trains each video's cross-entropy over the prompts
 of all the set's classes (the paper's setting), caption data the symmetric InfoNCE over the batch's distinct texts
 (CLIP4Clip's). The optimisation follows a named :data:`RECIPES` entry: ``vificlip`` (the reference code's, the
 default for labels) or ``vidseek`` (ours, the default for captions).
 
-A checkpoint (:func:`models.checkpoints.save_checkpoint`) is written after every epoch with the
-optimizer and schedule state, so an interrupted run resumes where the last epoch ended.
+A checkpoint (:func:`models.checkpoints.save_checkpoint`, or :func:`models.vl_prompts.save_prompt_checkpoint` holding
+only the prompts and naming their base) is written after every epoch with the optimizer and schedule state, so an
+interrupted run resumes where the last epoch ended.
 """
 
 from __future__ import annotations
@@ -30,79 +33,32 @@ import numpy as np
 import torch
 from open_clip.transformer import QuickGELU
 
-from models.checkpoints import read_training_state, save_checkpoint
+from models.checkpoints import FORMAT_PROMPTS, FORMAT_VIDSEEK, read_training_state, save_checkpoint
 from models.encoder import VideoEncoder
 from models.errors import ModelError
 from models.fusion import FUSIONS, text_features, video_features
 from models.losses import class_loss, contrastive_loss, mix_batch, smoothed_targets
+from models.recipes import FINETUNE_LR, PROMPT_LR, RECIPES, Recipe, freeze_towers, param_groups
+from models.vl_prompts import (
+    DEFAULT_DEPTH,
+    DEFAULT_TOKENS,
+    base_spec,
+    prepare_prompt_training,
+    prompted_spec,
+    save_prompt_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
 TARGETS = ("caption", "label")
-NO_DECAY = ("positional_embedding", "class_embedding", "token_embedding", "logit_scale")
-# CLIP's own training clips the logit scale at 100 "to prevent training instability" (Radford et al. 2021, sec. 2.5;
-# open_clip's training loop clamps it after every step). ViFi-CLIP's code clamps nothing, so only our recipe does.
-MAX_LOGIT_SCALE = math.log(100.0)
-
-
-def cosine_with_warmup(total_steps: int, warmup_steps: float) -> Callable[[int], float]:
-    """Our schedule's learning-rate factor at a step: linear warm-up from 0, then cosine decay to 0 over the rest."""
-    warmup_steps = max(1, min(total_steps - 1, round(warmup_steps)))
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def vificlip_schedule(total_steps: int, warmup_steps: float, final: float = 0.01) -> Callable[[int], float]:
-    """ViFi-CLIP's factor (utils/optimizer.py: timm's CosineLRScheduler, t_initial = all steps, lr_min = lr / 100,
-    warmup_lr_init = 0, per step): linear from 0 over the warm-up, then the cosine of the step counted from step 0,
-    not from the warm-up's end (timm's warmup_prefix=False), so the rate drops when the warm-up ends; ``final`` after."""
-    warmup_steps = int(warmup_steps)  # as build_scheduler counts them
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return step / warmup_steps
-        if step >= total_steps:
-            return final
-        return final + 0.5 * (1.0 - final) * (1.0 + math.cos(math.pi * step / total_steps))
-
-    return factor
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """What a named recipe fixes, and the defaults it gives FinetuneOptions' fields left None."""
-
-    warmup_epochs: float
-    decay_all: bool  # weight decay on every parameter, or not on gains, biases, embeddings and the temperature
-    schedule: Callable[[int, float], Callable[[int], float]]  # (total steps, warm-up steps) -> factor at a step
-    max_logit_scale: float | None  # clamp of logit_scale after each step
-    train_token_embedding: bool
-    label_smoothing: float  # the three label-data defaults (caption data has no classes to smooth or mix)
-    mixup: float
-    cutmix: float
-
-
-RECIPES = {
-    # ViFi-CLIP's utils/config.py defaults (TRAIN.WARMUP_EPOCHS 5, AUG.LABEL_SMOOTH 0.1, AUG.MIXUP 0.8, AUG.CUTMIX 1.0;
-    # no shipped config overrides them) and utils/optimizer.py (AdamW over model.parameters(): decay on all). Its
-    # class prompts are embedded once when the model is built (a buffer), so the token table never trains.
-    # fields: warmup_epochs, decay_all, schedule, max_logit_scale, train_token_embedding, label_smoothing, mixup, cutmix
-    "vificlip": Recipe(5.0, True, vificlip_schedule, None, False, 0.1, 0.8, 1.0),
-    "vidseek": Recipe(1.0, False, cosine_with_warmup, MAX_LOGIT_SCALE, True, 0.0, 0.0, 0.0),
-}
+PROMPT_KINDS = ("vl",)
 
 
 @dataclass
 class FinetuneOptions:
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 8e-6
+    lr: float | None = None  # 8e-6 (ViFi-CLIP's fine-tuning rate); 8e-3 with prompts (its few-shot prompting configs)
     weight_decay: float = 1e-3
     warmup_epochs: float | None = None  # the recipe's: 5 (vificlip), 1 (vidseek)
     accumulation: int = 1
@@ -115,6 +71,9 @@ class FinetuneOptions:
     label_smoothing: float | None = None  # label data: the recipe's (0.1 vificlip, 0 vidseek)
     mixup: float | None = None  # label data: Beta alpha, 0 = off (0.8 vificlip, 0 vidseek)
     cutmix: float | None = None  # label data: Beta alpha, 0 = off (1.0 vificlip, 0 vidseek)
+    prompts: str | None = None  # "vl": train only deep vision-language prompts on the frozen model
+    prompt_tokens: int = DEFAULT_TOKENS  # prompt tokens per layer and tower (the reference's few-shot configs)
+    prompt_depth: int = DEFAULT_DEPTH  # layers that take fresh prompts, from the input (both towers)
 
     def __post_init__(self) -> None:
         """Fill what was left None from the recipe, so the checkpoint records the values trained with."""
@@ -125,6 +84,8 @@ class FinetuneOptions:
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {', '.join(RECIPES)}")
         recipe, labels = RECIPES[self.recipe], self.target == "label"
+        if self.lr is None:
+            self.lr = PROMPT_LR if self.prompts else FINETUNE_LR
         if self.warmup_epochs is None:
             self.warmup_epochs = recipe.warmup_epochs
         for name in ("label_smoothing", "mixup", "cutmix"):
@@ -138,6 +99,12 @@ class FinetuneOptions:
             raise ValueError("the learning rate must be > 0")
         if self.freeze not in (None, "text", "image"):
             raise ValueError(f"--freeze takes 'text' or 'image', not {self.freeze!r}")
+        if self.prompts not in (None, *PROMPT_KINDS):
+            raise ValueError(f"--prompts takes {', '.join(PROMPT_KINDS)}, not {self.prompts!r}")
+        if self.prompts and self.freeze:
+            raise ValueError("--prompts trains only the prompts on a frozen model: it cannot be combined with --freeze")
+        if self.prompt_tokens < 1 or self.prompt_depth < 1:
+            raise ValueError("prompt tokens and prompt depth must be >= 1")
         if self.fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {', '.join(FUSIONS)}")
         if not 0 <= self.label_smoothing < 1 or self.mixup < 0 or self.cutmix < 0:
@@ -156,24 +123,6 @@ class ResumeMismatchError(ModelError):
 
 def uses_quick_gelu(model: torch.nn.Module) -> bool:
     return any(isinstance(m, QuickGELU) for m in model.modules())
-
-
-def _param_groups(model: torch.nn.Module, weight_decay: float, decay_all: bool) -> list[dict]:
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        exempt = not decay_all and (param.ndim < 2 or name.removesuffix(".weight").endswith(NO_DECAY))
-        (no_decay if exempt else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _freeze(model: torch.nn.Module, tower: str | None, train_token_embedding: bool) -> None:
-    for name, param in model.named_parameters():
-        is_image = name.startswith("visual.")
-        frozen = (tower == "image" and is_image) or (tower == "text" and not is_image and name != "logit_scale")
-        frozen = frozen or (not train_token_embedding and name.startswith("token_embedding."))
-        param.requires_grad_(not frozen)
 
 
 def _batches(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
@@ -197,25 +146,20 @@ def finetune(
     extra: dict | None = None,
     log_path: Path | str | None = None,
 ) -> list[dict]:
-    """Train ``encoder.model`` in place on (clip, text) pairs; returns the per-epoch log.
+    """Train ``encoder.model`` in place on (clip, text) pairs (with ``options.prompts``, only VL prompts attached to
+    it, or the ones it has, which it keeps); returns the per-epoch log. The encoder is left in eval mode, ready.
 
     ``clips`` are uint8 [T, H, W, 3] arrays with short side ``encoder.preprocess.resize``. ``texts`` are captions,
     or with ``options.target == "label"`` each clip's class prompt (its label in the template): the classes are
-    the distinct prompts of the whole set. After every epoch ``checkpoint`` holds the model and the state to
-    resume; ``on_epoch(epoch)`` may add metrics (a validation score) to that epoch's log entry. ``extra`` is stored
+    the distinct prompts of the whole set. After every epoch ``checkpoint`` holds the model (or the prompts) and
+    the state to resume; ``on_epoch(epoch)`` may add metrics (a validation score) to that epoch's log entry. ``extra`` is stored
     in the checkpoint as is. ``progress``: True for a tqdm bar per epoch, or a factory ``progress(total=, unit=,
     desc=)`` of a tqdm-like reporter (the caller's, e.g. one that prints lines when stderr is not a terminal).
     """
-    options.check()
-    if len(clips) != len(texts) or len(clips) < 2:
-        raise ValueError(f"need at least two (clip, text) pairs, got {len(clips)} clips and {len(texts)} texts")
-    classes = list(dict.fromkeys(texts)) if options.target == "label" else None
-    if classes is not None and len(classes) < 2:
-        raise ValueError(f"label data needs at least two classes, got {len(classes)}")
+    classes = _checked_classes(encoder, clips, texts, options)
     model = encoder.model
-    torch.manual_seed(options.seed)
-    _freeze(model, options.freeze, RECIPES[options.recipe].train_token_embedding)
-    run = _Run.start(model, encoder.device, len(clips), options)
+    torch.manual_seed(options.seed)  # before the prompts are drawn, so a seed gives the same run
+    run = _Run.start(_trainable(encoder, options), encoder.device, len(clips), options)
     history: list[dict] = []
     start_epoch = 0
     if resume and Path(checkpoint).is_file():
@@ -231,6 +175,7 @@ def finetune(
             "logit_scale": float(model.logit_scale.detach().exp()),
             "seconds": round(time.perf_counter() - started, 2),
         }
+        _refresh_prompted_spec(encoder)
         if on_epoch is not None:
             model.eval()
             entry.update(on_epoch(epoch + 1))
@@ -239,17 +184,50 @@ def finetune(
         _save_epoch(checkpoint, encoder, run, epoch + 1, history, len(clips), extra or {})
         if log_path is not None:
             Path(log_path).write_text(json.dumps({"options": asdict(options), **(extra or {}), "epochs": history}, indent=2))
+    _refresh_prompted_spec(encoder)
     model.eval()
     for param in model.parameters():
         param.requires_grad_(True)
     return history
 
 
+def _checked_classes(
+    encoder: VideoEncoder, clips: Sequence[np.ndarray], texts: Sequence[str], options: FinetuneOptions
+) -> list[str] | None:
+    """Refuse (ValueError) what cannot train; the classes of label data (its distinct prompts), None for captions."""
+    options.check()
+    if len(clips) != len(texts) or len(clips) < 2:
+        raise ValueError(f"need at least two (clip, text) pairs, got {len(clips)} clips and {len(texts)} texts")
+    if encoder.prompts is not None and not options.prompts:
+        raise ValueError("the model is VL-prompted: train its prompts on (--prompts vl), or fine-tune its base weights")
+    classes = list(dict.fromkeys(texts)) if options.target == "label" else None
+    if classes is not None and len(classes) < 2:
+        raise ValueError(f"label data needs at least two classes, got {len(classes)}")
+    return classes
+
+
+def _trainable(encoder: VideoEncoder, options: FinetuneOptions) -> torch.nn.Module:
+    """What the run trains, its other weights frozen: the prompts (attached here, or the encoder's own to train on),
+    or the model less the frozen tower and, by the recipe, the token table."""
+    if options.prompts:
+        prepare_prompt_training(encoder, options.prompt_tokens, options.prompt_depth)
+        return encoder.prompts
+    freeze_towers(encoder.model, options.freeze, RECIPES[options.recipe].train_token_embedding)
+    return encoder.model
+
+
+def _refresh_prompted_spec(encoder: VideoEncoder) -> None:
+    """A prompted encoder's fingerprint is of its prompts' values: after they trained, recompute it."""
+    if encoder.prompts is not None:
+        encoder.spec = prompted_spec(base_spec(encoder.spec), encoder.prompts, pretrained=encoder.spec.pretrained)
+
+
 @dataclass
 class _Run:
-    """One fine-tuning run's moving parts: the model, AdamW, the recipe's schedule, the fp16 grad scaler."""
+    """One fine-tuning run's moving parts: what trains (the model, or its prompts), AdamW, the recipe's schedule,
+    the fp16 grad scaler."""
 
-    model: torch.nn.Module
+    model: torch.nn.Module  # what the checkpoint's weights are: encoder.model, or encoder.prompts
     options: FinetuneOptions
     recipe: Recipe
     optimizer: torch.optim.Optimizer
@@ -260,7 +238,7 @@ class _Run:
     @classmethod
     def start(cls, model: torch.nn.Module, device: str, n: int, options: FinetuneOptions) -> _Run:
         recipe = RECIPES[options.recipe]
-        groups = _param_groups(model, options.weight_decay, recipe.decay_all)
+        groups = param_groups(model.named_parameters(), options.weight_decay, recipe.decay_all)
         optimizer = torch.optim.AdamW(groups, lr=options.lr, betas=(0.9, 0.98), eps=1e-8)  # ViFi-CLIP's betas and eps
         batches_per_epoch = len(_batches(n, options.batch_size, options.seed, 0))
         steps_per_epoch = math.ceil(batches_per_epoch / options.accumulation)
@@ -273,6 +251,12 @@ class _Run:
     def resume(self, checkpoint: Path | str, n: int) -> tuple[list[dict], int]:
         """Load the state ``checkpoint`` holds; returns its log and the epochs done."""
         state = read_training_state(checkpoint)
+        wanted = FORMAT_PROMPTS if self.options.prompts else FORMAT_VIDSEEK
+        if state.get("format") != wanted:
+            raise ResumeMismatchError(
+                f"{checkpoint} is a {state.get('format')} checkpoint and this run writes {wanted}: "
+                "resume with the options it was trained with (--prompts), or start afresh without --resume"
+            )
         if state.get("train_size") not in (None, n):
             raise ResumeMismatchError(
                 f"{checkpoint} was written for {state['train_size']} training clips, not {n}; start afresh without --resume"
@@ -294,7 +278,7 @@ class _Run:
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        if self.recipe.max_logit_scale is not None:
+        if self.recipe.max_logit_scale is not None and hasattr(self.model, "logit_scale"):  # prompts leave it be
             with torch.no_grad():
                 self.model.logit_scale.clamp_(0, self.recipe.max_logit_scale)
 
@@ -370,18 +354,25 @@ def batch_loss(
 def _save_epoch(
     checkpoint: Path | str, encoder: VideoEncoder, run: _Run, epoch: int, history: list[dict], n: int, extra: dict
 ) -> None:
-    """The checkpoint after ``epoch``: the weights, what they were trained with, and the state to resume from."""
+    """The checkpoint after ``epoch``: the weights (or the prompts and their base), what they were trained with, and
+    the state to resume from."""
+    state = {
+        "optimizer": run.optimizer.state_dict(),
+        "lr_scheduler": run.scheduler.state_dict(),
+        "scaler": run.scaler.state_dict() if run.amp else None,
+        "epoch": epoch,
+        "epochs": run.options.epochs,
+        "log": history,
+        "options": asdict(run.options),
+        "train_size": n,
+    }
+    if run.options.prompts:
+        save_prompt_checkpoint(checkpoint, encoder, **state, **extra)
+        return
     save_checkpoint(
         checkpoint,
         encoder.model,
-        optimizer=run.optimizer.state_dict(),
-        lr_scheduler=run.scheduler.state_dict(),
-        scaler=run.scaler.state_dict() if run.amp else None,
-        epoch=epoch,
-        epochs=run.options.epochs,
-        log=history,
-        options=asdict(run.options),
-        train_size=n,
+        **state,
         quick_gelu=uses_quick_gelu(encoder.model),
         preprocess=encoder.preprocess.to_dict(),
         model_name=encoder.spec.name,

@@ -30,14 +30,11 @@ def _same(written: str, value) -> bool:
         return False
 
 
-@pytest.mark.parametrize(
-    "command, options",
-    [(("index", "build"), BuildOptions), (("finetune",), FinetuneOptions), (("synth",), SynthOptions), (("demo",), DemoOptions)],
-)
-def test_help_names_the_dataclass_defaults(command, options):
+def _checked_defaults(command, options) -> set[str]:
+    """The options of ``command`` whose help names a default of ``options``, each held equal to it; their names."""
     parser = _subparser(build_parser(), *command)
     defaults = {f.name: f.default for f in dataclasses.fields(options) if f.default is not dataclasses.MISSING}
-    checked = 0
+    checked = set()
     for action in parser._actions:
         if defaults.get(action.dest) is None or action.default is not None or not action.help:
             continue  # an option with a parser default of its own, one the dataclass has not or computes (None)
@@ -45,5 +42,19 @@ def test_help_names_the_dataclass_defaults(command, options):
         if written is None:
             continue  # its help describes the default in words
         assert _same(written.group(1).rstrip("s"), defaults[action.dest]), (action.dest, written.group(1), defaults[action.dest])
-        checked += 1
-    assert checked >= 3, f"{command}: the help names too few dataclass defaults to check ({checked})"
+        checked.add(action.dest)
+    return checked
+
+
+@pytest.mark.parametrize(
+    "command, options",
+    [(("index", "build"), BuildOptions), (("finetune",), FinetuneOptions), (("synth",), SynthOptions), (("demo",), DemoOptions)],
+)
+def test_help_names_the_dataclass_defaults(command, options):
+    checked = _checked_defaults(command, options)
+    assert len(checked) >= 3, f"{command}: the help names too few dataclass defaults to check ({checked})"
+
+
+def test_the_prompt_options_name_their_defaults():
+    """--prompt-tokens and --prompt-depth: the reference's few-shot prompting shape, as FinetuneOptions has it."""
+    assert {"prompt_tokens", "prompt_depth", "epochs", "accumulation"} <= _checked_defaults(("finetune",), FinetuneOptions)

@@ -27,7 +27,8 @@ def _add_finetune_command(commands) -> None:
         "AdamW, cosine schedule with warm-up) on TRAIN, a CSV/JSONL file with columns video,caption or video,label "
         "(optional start,end in seconds; paths relative to the file). Labels train each clip's cross-entropy over the "
         "prompts of all the set's classes (the paper's setting: label smoothing, mixup, cutmix); captions the "
-        "symmetric contrastive loss over the batch's distinct captions. Writes --out after every epoch (loadable with "
+        "symmetric contrastive loss over the batch's distinct captions. With --prompts vl the model stays frozen and only "
+        "vision-language prompts learn (ViFi-CLIP's bridge-and-prompt). Writes --out after every epoch (loadable with "
         "--pretrained OUT) and a JSON log beside it. Decoded frames are cached, so later epochs and runs do not decode "
         "again; a video that cannot be decoded is reported and skipped.",
     )
@@ -50,9 +51,11 @@ def _add_finetune_command(commands) -> None:
         "--lr",
         type=float,
         help="peak learning rate (default: 8e-6, ViFi-CLIP's, for pretrained weights; 1e-3 with "
-        "--pretrained none, where the text encoder has to learn the vocabulary from scratch)",
+        "--pretrained none, where the text encoder has to learn the vocabulary from scratch; 8e-3 with --prompts, "
+        "the reference's few-shot prompting rate, whatever the weights)",
     )
     _add_recipe_options(finetune)
+    _add_prompt_options(finetune)
     finetune.add_argument("--accumulation", type=int, help="batches per optimizer step (default: 1)")
     finetune.add_argument(
         "--freeze",
@@ -100,6 +103,24 @@ def _add_recipe_options(finetune: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_prompt_options(finetune: argparse.ArgumentParser) -> None:
+    """ViFi-CLIP's "bridge and prompt": learn only prompts on a frozen --pretrained (a fine-tune of it included)."""
+    finetune.add_argument(
+        "--prompts",
+        choices=["vl"],
+        help="vl: freeze every CLIP weight (the temperature too) and learn only deep vision-language prompts, tokens "
+        "in both towers at the input and at the first --prompt-depth layers (the paper's bridge-and-prompt); --out "
+        "then holds only the prompts and names the base weights, and loads with --pretrained OUT. --pretrained may "
+        "be a prompts file to train on. Not with --freeze",
+    )
+    finetune.add_argument(
+        "--prompt-tokens", type=int, metavar="N", help="prompt tokens per layer in each tower (default: 10, as the reference)"
+    )
+    finetune.add_argument(
+        "--prompt-depth", type=int, metavar="J", help="layers that take learnt prompts, from the input (default: 12)"
+    )
+
+
 def _add_synth_command(commands) -> None:
     synth = commands.add_parser(
         "synth",
@@ -133,14 +154,22 @@ def _finetune_options(args: argparse.Namespace, encoder, target: str):
     from models.finetune import FinetuneOptions
 
     # Random weights (--pretrained none): the text encoder learns the vocabulary from scratch, at a higher rate.
-    lr = args.lr if args.lr is not None else (1e-3 if encoder.spec.pretrained == "none" else None)
+    # Prompts train at their own rate (FinetuneOptions'), whatever the weights.
+    lr = args.lr if args.lr is not None or args.prompts else (1e-3 if encoder.spec.pretrained == "none" else None)
+    tokens, depth = args.prompt_tokens, args.prompt_depth
+    if args.prompts and encoder.prompts is not None:  # training on from a prompts file: its shape, unless told
+        tokens = encoder.prompts.tokens if tokens is None else tokens
+        depth = encoder.prompts.depth if depth is None else depth
     return FinetuneOptions(
         batch_size=args.batch_size,
         freeze=args.freeze,
         fusion=args.fusion,
         seed=args.seed,
         target=target,
+        prompts=args.prompts,
         **given(
+            prompt_tokens=tokens,
+            prompt_depth=depth,
             epochs=args.epochs,
             lr=lr,
             weight_decay=args.weight_decay,
@@ -152,6 +181,16 @@ def _finetune_options(args: argparse.Namespace, encoder, target: str):
             cutmix=args.cutmix,
         ),
     )
+
+
+def _what_trains(encoder, options) -> str:
+    """The start line's subject: the model fine-tuned, or the prompts learnt on it (a prompts file's base named)."""
+    spec = encoder.spec
+    if not options.prompts:
+        return f"fine-tuning {spec.name}/{spec.pretrained}"
+    base = spec.prompts["base_pretrained"] if spec.prompts else spec.pretrained
+    again = f", training on {spec.pretrained}" if spec.prompts else ""
+    return f"VL prompts ({options.prompt_tokens} tokens, depth {options.prompt_depth}) on a frozen {spec.name}/{base}{again}"
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -168,7 +207,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         val_set = load_clip_set(args.val, encoder, args)
         on_epoch = lambda epoch: {"val": metrics(encoder, val_set, args)}  # noqa: E731
     print(
-        f"fine-tuning {encoder.spec.name}/{encoder.spec.pretrained} on {len(clip_set.clips)} clips ({target}s), "
+        f"{_what_trains(encoder, options)} on {len(clip_set.clips)} clips ({target}s), "
         f"recipe {options.recipe}, {options.epochs} epochs, lr {options.lr:g}, on {encoder.device} "
         f"({clip_set.cached} clips from the frame cache, {len(clip_set.failed)} skipped)",
         file=sys.stderr,

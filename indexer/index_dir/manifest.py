@@ -22,6 +22,7 @@ MANIFEST_VERSION = 1
 # index built then has no such field and reads as it).
 SAMPLING = "containing"
 SAMPLING_BEFORE_THE_FIELD = "nearest"
+PROMPTED_MARK = "+vl:"  # in a VL-prompted model's fingerprint (models.vl_prompts.prompted_spec)
 
 
 @dataclass
@@ -47,6 +48,9 @@ class Manifest:
     # An external catalog's dialect, host, port and database (indexer.index_dir.catalog.catalog_location); {} for SQLite.
     catalog_location: dict = field(default_factory=dict)
     created: str = ""
+    # The model's VL prompts ({"kind": "vl", "tokens", "depth", "base_pretrained", "base_fingerprint"}; None: none, and
+    # in manifests written before the field). What they are is in the fingerprint ("<base>+vl:<hash>"); this says it.
+    prompts: dict | None = None
     format_version: int = MANIFEST_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -104,7 +108,8 @@ def _build_wording(name: str, published: Manifest, wanted: Manifest) -> str:
             f"sampling: index has {published.sampling!r}, asked for {wanted.sampling!r} (vidseek now takes the frame "
             "shown at each sampled instant, as ViFi-CLIP does)"
         )
-    return f"{name}: index has {getattr(published, name)!r}, asked for {getattr(wanted, name)!r}"
+    line = f"{name}: index has {getattr(published, name)!r}, asked for {getattr(wanted, name)!r}"
+    return line + (_prompts_differ(published, wanted, "this build's model") if name == "weights_fingerprint" else "")
 
 
 def _server_wording(name: str, published: Manifest, wanted: Manifest | ModelIdentity) -> str:
@@ -112,12 +117,34 @@ def _server_wording(name: str, published: Manifest, wanted: Manifest | ModelIden
         return f"the index was built with model {published.model!r}, the server runs {wanted.model!r}"
     if name == "weights_fingerprint":
         return (
-            f"the index was built with weights {published.pretrained!r} ({published.weights_fingerprint}), "
-            f"the server loaded {wanted.pretrained!r} ({wanted.weights_fingerprint})"
+            f"the index was built with {_prompted(published)}weights {published.pretrained!r} ({published.weights_fingerprint}), "
+            f"the server loaded {_prompted(wanted)}{wanted.pretrained!r} ({wanted.weights_fingerprint})"
+            + _prompts_differ(published, wanted, "the server")
         )
     if name == "dim":
         return f"the index holds {published.dim}-d vectors, the model makes {wanted.dim}-d ones"
     return f"{name}: the index has {getattr(published, name)!r}, the server {getattr(wanted, name)!r}"
+
+
+def _is_prompted(side: Manifest | ModelIdentity) -> bool:
+    return PROMPTED_MARK in side.weights_fingerprint
+
+
+def _prompted(side: Manifest | ModelIdentity) -> str:
+    """What goes before a prompted side's weights in a message: VL-prompted, with the prompts' shape if recorded."""
+    if not _is_prompted(side):
+        return ""
+    shape = getattr(side, "prompts", None)
+    return f"VL-prompted ({shape['tokens']} tokens, depth {shape['depth']}) " if shape else "VL-prompted "
+
+
+def _prompts_differ(published: Manifest, wanted: Manifest | ModelIdentity, asker: str) -> str:
+    """Where one side has prompts and the other not, say so: their vectors differ though the base weights may not."""
+    if _is_prompted(published) == _is_prompted(wanted):
+        return ""
+    if _is_prompted(published):
+        return f"; the index's vectors come from VL prompts {asker} lacks (--pretrained {published.pretrained})"
+    return f"; the index was built without the VL prompts {asker} has: build it with them, or use the base weights"
 
 
 _WORDING = {"build": _build_wording, "server": _server_wording}

@@ -91,6 +91,7 @@ def manifest_for(encoder, options: BuildOptions) -> Manifest:
         library=str(Path(options.library).expanduser().resolve()),
         decoder=options.decoder,
         sampling=SAMPLING,
+        prompts=dict(spec.prompts) if spec.prompts else None,
     )
 
 

@@ -76,3 +76,34 @@ def test_a_build_over_an_index_of_the_old_sampling_asks_for_rebuild(tmp_path, _t
     with pytest.raises(IndexMismatchError, match=r"sampling: index has 'nearest'.*rebuild it with --rebuild"):
         build_index(_tiny_encoder, options)
     assert build_index(_tiny_encoder, BuildOptions(**{**vars(options), "rebuild": True})).indexed == 1
+
+
+PROMPTS = {"kind": "vl", "tokens": 2, "depth": 2, "base_pretrained": "openai", "base_fingerprint": "abc"}
+PROMPTED = dataclasses.replace(BUILT, pretrained="/m/p.safetensors", weights_fingerprint="abc+vl:123", prompts=PROMPTS)
+
+
+def test_a_prompted_index_and_a_server_without_its_prompts_refuse_each_other_saying_why(tmp_path):
+    path = tmp_path / "manifest.json"
+    path.write_text(PROMPTED.to_json())
+    assert Manifest.read(path).prompts == PROMPTS
+    data = json.loads(BUILT.to_json())
+    del data["prompts"]  # as manifests before the field were written
+    path.write_text(json.dumps(data))
+    assert Manifest.read(path) == BUILT and BUILT.prompts is None
+
+    base = ModelIdentity("ViT-B-32", "openai", "abc", 512)
+    assert compatibility_problems(PROMPTED, base, MODEL_FIELDS, asked_by="server") == [
+        "the index was built with VL-prompted (2 tokens, depth 2) weights '/m/p.safetensors' (abc+vl:123), the server "
+        "loaded 'openai' (abc); the index's vectors come from VL prompts the server lacks (--pretrained /m/p.safetensors)"
+    ]
+    prompted = ModelIdentity("ViT-B-32", "/m/p.safetensors", "abc+vl:123", 512)
+    assert compatibility_problems(PROMPTED, prompted, MODEL_FIELDS, asked_by="server") == []
+    assert compatibility_problems(BUILT, prompted, MODEL_FIELDS, asked_by="server") == [
+        "the index was built with weights 'openai' (abc), the server loaded VL-prompted '/m/p.safetensors' (abc+vl:123); "
+        "the index was built without the VL prompts the server has: build it with them, or use the base weights"
+    ]
+    retrained = ModelIdentity("ViT-B-32", "/m/q.safetensors", "abc+vl:456", 512)  # other prompts on the same base
+    assert "VL-prompted" in compatibility_problems(PROMPTED, retrained, MODEL_FIELDS, asked_by="server")[0]
+    assert compatibility_problems(PROMPTED, BUILT)[0].endswith(
+        "VL prompts this build's model lacks (--pretrained /m/p.safetensors)"
+    )

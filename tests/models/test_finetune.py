@@ -10,10 +10,11 @@ import torch
 from models import load_encoder
 from models.checkpoints import read_training_state, read_weights
 from models.evaluate import embed_clips, embed_texts
-from models.finetune import FinetuneOptions, ResumeMismatchError, cosine_with_warmup, finetune
+from models.finetune import FinetuneOptions, ResumeMismatchError, finetune
 from models.fusion import video_features
 from models.losses import contrastive_loss
 from models.metrics import retrieval_metrics
+from models.recipes import cosine_with_warmup
 
 COLOURS = {
     "red": (230, 20, 20),

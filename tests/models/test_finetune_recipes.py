@@ -13,9 +13,10 @@ from timm.scheduler.cosine_lr import CosineLRScheduler
 
 from models.checkpoints import read_training_state
 from models.evaluate import embed_clips, embed_texts
-from models.finetune import FinetuneOptions, batch_loss, finetune, vificlip_schedule
+from models.finetune import FinetuneOptions, batch_loss, finetune
 from models.fusion import text_features, video_features
 from models.losses import contrastive_loss, mix_batch, smoothed_targets
+from models.recipes import vificlip_schedule
 from tests.models.test_finetune import toy_set
 
 CLASSES = ["a photo of a red.", "a photo of a green.", "a photo of a blue."]
