@@ -18,8 +18,40 @@ from dataclasses import dataclass
 import numpy as np
 
 PROTOCOLS = ("few-shot", "base2novel")
+METHODS = ("vl", "full")  # vision-language prompts on the frozen model, or fine-tuning every weight
 PAPER_SHOTS = (2, 4, 8, 16)
 BASE2NOVEL_SHOTS = 16  # the paper trains base classes on 16 shots each
+
+
+@dataclass(frozen=True)
+class PaperSettings:
+    """What the reference's configs train a protocol with (``TRAIN.EPOCHS``, ``TRAIN.LR``, and for prompts
+    ``N_CTX_*`` and ``PROMPT_DEPTH_*``, the same in both towers)."""
+
+    epochs: int
+    lr: float
+    prompt_tokens: int | None = None
+    prompt_depth: int | None = None
+
+
+# configs/few_shot/{finetuning,prompting}_few_shot/* and configs/base2novel/{finetuning,prompting}_base2novel/*
+PAPER_SETTINGS = {
+    ("few-shot", "full"): PaperSettings(epochs=50, lr=2e-6),
+    ("few-shot", "vl"): PaperSettings(epochs=50, lr=8e-3, prompt_tokens=10, prompt_depth=12),
+    ("base2novel", "full"): PaperSettings(epochs=11, lr=2e-6),
+    ("base2novel", "vl"): PaperSettings(epochs=11, lr=4e-2, prompt_tokens=16, prompt_depth=9),
+}
+
+
+def parse_shots(text: str) -> list[int]:
+    """``"2,4,8,16"`` -> [2, 4, 8, 16]: the K of each run, each at least 1, in the order given, without repeats."""
+    try:
+        shots = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--shots takes whole numbers separated by commas (2,4,8,16), not {text!r}") from None
+    if any(k < 1 for k in shots):
+        raise ValueError(f"--shots must each be at least 1, not {text!r}")
+    return list(dict.fromkeys(shots))
 
 
 @dataclass(frozen=True)

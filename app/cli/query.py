@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from app.cli.arguments import add_index_dir, add_model, settings_for
+from app.cli.clipsets import add_views, views_of
 from app.schemas import DEFAULT_TEMPLATE
 
 
@@ -27,6 +28,7 @@ def add_query_commands(commands) -> None:
     classify.add_argument(
         "--template", default=DEFAULT_TEMPLATE, help=f'prompt around each label (default: "{DEFAULT_TEMPLATE}")'
     )
+    add_views(classify)
     classify.add_argument("--json", action="store_true", help="print JSON like POST /classify")
     add_index_dir(classify)
     add_model(classify, "default: the index's own, else ViT-B-32 / openai")
@@ -70,10 +72,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     labels = clean_labels(args.labels.split(","))
     check_template(args.template)
+    views = views_of(args)
     if not args.video.is_file():
         raise FileNotFoundError(f"no such video file: {args.video}")
     service = VidseekService(settings_for(args))
-    ranked = service.classify_file(args.video, labels, args.template)
+    ranked = service.classify_file(args.video, labels, args.template, views=views)
     if args.json:
         print(json.dumps({"labels": [{"label": l, "score": s, "probability": p} for l, s, p in ranked]}, indent=2))
         return 0

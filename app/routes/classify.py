@@ -13,10 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import ApiKey, ServiceDep, SettingsDep
 from app.routes.uploads import form_file, json_request, too_large, upload_request
 from app.schemas import DEFAULT_TEMPLATE, ClassifyRequest, ClassifyResponse, LabelScore, check_template, form_labels
+from models.views import parse_views
 
 router = APIRouter(tags=["classify"])
 
 VIDEO_CONTENT_TYPES = ("video/", "application/octet-stream")
+MAX_VIEWS = 12  # the paper's 3x4: each view costs an upload one more clip's encoding
 
 _OPENAPI_BODY = {
     "requestBody": {
@@ -31,6 +33,12 @@ _OPENAPI_BODY = {
                         "file": {"type": "string", "format": "binary", "description": "the video to classify"},
                         "labels": {"type": "string", "description": "comma-separated labels (or repeat the field)"},
                         "template": {"type": "string", "default": DEFAULT_TEMPLATE},
+                        "views": {
+                            "type": "string",
+                            "default": "1x1",
+                            "description": "spatial crops (1 or 3) x temporal views, at most "
+                            f"{MAX_VIEWS} in all; each view's softmax averaged, as `vidseek classify --views`",
+                        },
                     },
                 }
             },
@@ -77,12 +85,15 @@ async def _json_body(request: Request, settings) -> ClassifyRequest:
         raise HTTPException(422, _reason(exc)) from None
 
 
-def _form_options(form) -> tuple[list[str], str]:
-    """The labels and the template of an upload's form (raises ValueError)."""
+def _form_options(form) -> tuple[list[str], str, tuple[int, int]]:
+    """The labels, the template and the views of an upload's form (raises ValueError)."""
     labels = form_labels([v for v in form.getlist("labels") if isinstance(v, str)])
     template = str(form.get("template") or DEFAULT_TEMPLATE)
     check_template(template)
-    return labels, template
+    views = parse_views(str(form.get("views") or "1x1"))
+    if views[0] * views[1] > MAX_VIEWS:
+        raise ValueError(f"views: at most {MAX_VIEWS} views in all (3x4), not {views[0]}x{views[1]}")
+    return labels, template, views
 
 
 async def _classify_upload(request: Request, service, settings) -> ClassifyResponse:
@@ -90,7 +101,7 @@ async def _classify_upload(request: Request, service, settings) -> ClassifyRespo
     async with upload_request(request, settings).form(max_files=1, max_fields=1000) as form:
         upload = form_file(form, "a video", VIDEO_CONTENT_TYPES)
         try:
-            labels, template = await run_in_threadpool(_form_options, form)
+            labels, template, views = await run_in_threadpool(_form_options, form)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         suffix = Path(upload.filename or "upload").suffix[:8]
@@ -102,7 +113,7 @@ async def _classify_upload(request: Request, service, settings) -> ClassifyRespo
                 raise too_large(settings)
             if size == 0:
                 raise HTTPException(422, "the uploaded file is empty")
-            ranked = await run_in_threadpool(service.classify_file, Path(name), labels, template)
+            ranked = await run_in_threadpool(service.classify_file, Path(name), labels, template, views=views)
         finally:
             os.unlink(name)  # uploads never outlive the request
     return _response(ranked)

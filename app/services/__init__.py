@@ -103,8 +103,16 @@ class VidseekService:
         return self.browser.poster(segment_id)
 
     # -- classify
-    def classify_file(self, path: Path, labels: list[str], template: str, start: float = 0.0, end: float | None = None):
-        return self.classifier.file(path, labels, template, start, end)
+    def classify_file(
+        self,
+        path: Path,
+        labels: list[str],
+        template: str,
+        start: float = 0.0,
+        end: float | None = None,
+        views: tuple[int, int] = (1, 1),
+    ):
+        return self.classifier.file(path, labels, template, start, end, views=views)
 
     def classify_segment(self, segment_id: int, labels: list[str], template: str) -> Ranking:
         return self.classifier.segment(segment_id, labels, template)

@@ -10,6 +10,7 @@ from app.services.current_index import CurrentIndex
 from app.services.library import LibraryBrowser
 from indexer.clips import decode_resampling, decode_short_side, read_clip
 from models import VideoEncoder
+from models.views import classify_views
 
 DEFAULT_FRAMES = 8  # frames per clip for an upload while no index says how many its model was built with
 
@@ -26,12 +27,26 @@ class Classifier:
         reader = self.index.reader
         return reader.manifest.frames if reader is not None else DEFAULT_FRAMES
 
-    def file(self, path: Path, labels: list[str], template: str, start: float = 0.0, end: float | None = None) -> Ranking:
-        """Decodes ``path`` (raises indexer.errors.DecodeError when it is no video) and classifies it."""
+    def file(
+        self,
+        path: Path,
+        labels: list[str],
+        template: str,
+        start: float = 0.0,
+        end: float | None = None,
+        views: tuple[int, int] = (1, 1),
+    ) -> Ranking:
+        """Decodes ``path`` (raises indexer.errors.DecodeError when it is no video) and classifies it, over ``views``
+        (spatial crops, temporal views: :mod:`models.views`); three crops are cut from frames decoded at the crop
+        size, as the reference's ThreeCrop resizes to it."""
         preprocess = self.encoder.preprocess
-        short_side, resample = decode_short_side(preprocess.resize), decode_resampling(preprocess.interpolation)
-        clip = read_clip(str(path), self.frames_per_clip(), short_side, start, end, resample=resample)
-        return self.encoder.classify(clip, labels, template)
+        crops, temporal = views
+        short_side = decode_short_side(preprocess.crop if crops > 1 else preprocess.resize)
+        resample = decode_resampling(preprocess.interpolation)
+        clip = read_clip(str(path), self.frames_per_clip(), short_side, start, end, resample=resample, views=temporal)
+        if views == (1, 1):
+            return self.encoder.classify(clip, labels, template)
+        return classify_views(self.encoder, clip, labels, template, crops)
 
     def segment(self, segment_id: int, labels: list[str], template: str) -> Ranking:
         vector = self.index.require().segment_vector(segment_id)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from models.protocols import base_novel_split, few_shot_rows, harmonic_mean, run_base_novel, run_few_shot
+from models.protocols import base_novel_split, few_shot_rows, harmonic_mean, parse_shots, run_base_novel, run_few_shot
 
 LABELS = ["cat"] * 5 + ["dog"] * 3 + ["eel"] * 4 + ["fox"] * 2
 
@@ -58,3 +58,11 @@ def test_protocols_train_on_the_right_rows_and_score_over_the_right_classes():
     assert calls[2] == ("score", ["eel", "fox", "fox"], ["eel", "fox"])
     assert (b2n["base_top1"], b2n["novel_top1"]) == (0.5, 0.25)
     assert b2n["hm"] == pytest.approx(harmonic_mean(0.5, 0.25))
+
+
+def test_parse_shots_keeps_the_order_given_without_repeats():
+    assert parse_shots("2,4,8,16") == [2, 4, 8, 16]
+    assert parse_shots("16, 2,2") == [16, 2]
+    for bad in ("2,x", "", "0", "4,-1", "2.5"):
+        with pytest.raises(ValueError, match="--shots"):
+            parse_shots(bad)
