@@ -13,7 +13,7 @@ CONSTRAINTS := requirements/constraints.txt
 # Real-world test videos (tests/realdata.py): `make testdata` fetches them here once, `make test` points the tests at them.
 VIDSEEK_TESTDATA ?= $(HOME)/.cache/vidseek-testdata
 
-.PHONY: help setup serve demo index test testdata lint lock clean bench-index bench-query bench-ann bench-finetune bench-peer bench-fast-seek
+.PHONY: help setup serve demo index test testdata lint lock clean bench-index bench-query bench-ann bench-finetune bench-prompting bench-peer bench-fast-seek
 
 help:
 	@echo "make serve LIBRARY=/path/to/videos [MODEL=ViT-B-32 PRETRAINED=openai|/path/weights.pt]  index + serve on http://$(HOST):$(PORT)/"
@@ -77,6 +77,9 @@ bench-ann: setup
 
 bench-finetune: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_finetune.py $(BENCH_ARGS)
+
+bench-prompting: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_prompting.py $(BENCH_ARGS)
 
 bench-peer: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_peer.py $(BENCH_ARGS)
