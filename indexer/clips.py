@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from indexer.decoders import VideoInfo, encode_jpeg, get_decoder, scaled_size
 from indexer.decoders.base import read_frames
-from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE, mmcv_size, opencv_bilinear, resampling_for
+from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE, mmcv_size, opencv_bilinear
 from indexer.errors import MAX_ASPECT_RATIO, FrameSizeError, NotAnImageError
 from indexer.segment import Segment, plan_segments, sample_frame_times
 
@@ -33,8 +33,9 @@ def decode_short_side(resize: int) -> int:
 def decode_resampling(interpolation: str) -> str:
     """How frames are scaled as they are decoded for a model whose preprocessing names ``interpolation``:
     ``opencv-bilinear`` (ViFi-CLIP's weights: each full-size frame resized as the reference's OpenCV does), else
-    libswscale (``swscale``). See :mod:`indexer.decoders.resample`."""
-    return resampling_for(interpolation)
+    libswscale (``swscale``): open_clip's weights keep the frames they were always decoded with. See
+    :mod:`indexer.decoders.resample`."""
+    return OPENCV_BILINEAR if interpolation == OPENCV_BILINEAR else SWSCALE
 
 
 @dataclass

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from models.errors import PretrainedLoadError
+from models.preprocess import OPENCV_BILINEAR
 from models.serialization import from_json, is_safetensors, load_pickle, tensor_names, to_json, write_safetensors
 
 FORMAT_OPEN_CLIP = "open_clip"
@@ -176,7 +177,7 @@ def _from_vificlip(path: Path, state: dict[str, torch.Tensor], outer: Mapping) -
         "crop": size,
         "mean": list(IMAGENET_MEAN),
         "std": list(IMAGENET_STD),
-        "interpolation": "opencv-bilinear",  # the reference resizes with cv2 (mmcv.imresize), see models.preprocess
+        "interpolation": OPENCV_BILINEAR,  # the reference resizes with cv2 (mmcv.imresize), see models.preprocess
     }
     meta = {k: _plain(outer[k]) for k in ("epoch", "max_accuracy") if k in outer}
     meta.update(_vifi_config_summary(outer.get("config")))

@@ -23,7 +23,8 @@ SPATIAL_CROPS = (1, 3)  # the reference's TEST.NUM_CROP: a centre crop, or Three
 
 
 def mmcv_rescaled_size(height: int, width: int, short_side: int) -> tuple[int, int]:
-    """(h, w) after mmcv's keep-ratio rescale to ``short_side``: each side times the scale, rounded half up."""
+    """(h, w) after mmcv's keep-ratio rescale to ``short_side``: each side times the scale, rounded half up. The decode
+    workers' twin is ``indexer.decoders.resample.mmcv_size`` ((w, h), torch- and models-free); a test holds them equal."""
     scale = short_side / min(height, width)
     return int(height * scale + 0.5), int(width * scale + 0.5)
 

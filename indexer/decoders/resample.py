@@ -20,13 +20,6 @@ _COEF_BITS = 11  # OpenCV's INTER_RESIZE_COEF_BITS
 _COEF_SCALE = 1 << _COEF_BITS
 
 
-def resampling_for(interpolation: str) -> str:
-    """The decode-side resampling for a model whose preprocessing names ``interpolation``: ``opencv-bilinear`` for
-    ViFi-CLIP's weights (models/checkpoints.py says so), libswscale for every other value (open_clip's weights keep
-    the frames they were always decoded with)."""
-    return OPENCV_BILINEAR if interpolation == OPENCV_BILINEAR else SWSCALE
-
-
 def check_resampling(resample: str) -> str:
     if resample not in RESAMPLINGS:
         raise ValueError(f"unknown resampling {resample!r}; expected one of {', '.join(RESAMPLINGS)}")
@@ -35,7 +28,8 @@ def check_resampling(resample: str) -> str:
 
 def mmcv_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     """(width, height) with the shorter side scaled to ``short_side`` as mmcv rounds it (``int(w * scale + 0.5)``,
-    in its ``rescale_size``): half up, where Python's ``round`` would round half to even."""
+    in its ``rescale_size``): half up, where Python's ``round`` would round half to even. Its twin for tensors is
+    ``models.preprocess.mmcv_rescaled_size`` (decode workers may not import ``models``); a test holds them equal."""
     scale = short_side / min(width, height)
     return max(1, int(width * scale + 0.5)), max(1, int(height * scale + 0.5))
 

@@ -123,3 +123,15 @@ def test_one_crop_view_is_the_model_input_and_other_counts_are_refused():
     assert torch.equal(VIFI.normalize(VIFI.crop_views(clip, 1)[0]), VIFI(clip))
     with pytest.raises(ValueError, match="spatial crops"):
         VIFI.crop_views(clip, 4)
+
+
+def test_the_two_mmcv_size_rules_and_names_agree():
+    """The decode workers (torch- and models-free) keep their own copy of mmcv's size rule and of the interpolation's
+    name: the frames they resize must be the size Preprocess would resize them to."""
+    from indexer.decoders import resample
+    from models.preprocess import OPENCV_BILINEAR, mmcv_rescaled_size
+
+    assert resample.OPENCV_BILINEAR == OPENCV_BILINEAR
+    for width, height in [(320, 240), (1920, 1080), (640, 360), (360, 640), (513, 512), (301, 200), (101, 57)]:
+        for short_side in (224, 256, 64):
+            assert resample.mmcv_size(width, height, short_side) == mmcv_rescaled_size(height, width, short_side)[::-1]
