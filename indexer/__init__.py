@@ -21,6 +21,8 @@ _HOMES = {
     "VideoRecord": "indexer.index_dir.records",
     "VIDEO_FAILED": "indexer.index_dir.records",
     "VIDEO_INDEXED": "indexer.index_dir.records",
+    "VIDEO_KIND": "indexer.index_dir.records",
+    "PHOTO_KIND": "indexer.index_dir.records",
     "VideoFile": "indexer.index_dir.video_files",
     "current_generation": "indexer.index_dir.layout",
     "published_name": "indexer.index_dir.layout",

@@ -31,6 +31,16 @@ class FrameSizeError(DecodeError):
         return FrameSizeError, (self.width, self.height)
 
 
+class NotMediaError(DecodeError):
+    """A file in the library that is not a video (not media at all, or media with no video stream): it is skipped
+    silently, never reported as failed."""
+
+
+class PreviewError(IndexerError):
+    """A browser-playable preview or a sprite sheet of a video could not be made; the video stays indexed and its
+    original is served."""
+
+
 class DecoderUnavailableError(DecodeError):
     """An optional backend is not installed; the message says how to install it."""
 

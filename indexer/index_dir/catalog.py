@@ -20,6 +20,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -36,7 +37,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from indexer.errors import CatalogError  # noqa: F401 (re-exported)
-from indexer.index_dir.records import VIDEO_FAILED, VIDEO_INDEXED  # noqa: F401 (re-exported)
+from indexer.index_dir.records import PHOTO_KIND, VIDEO_FAILED, VIDEO_INDEXED, VIDEO_KIND  # noqa: F401 (re-exported)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"  # indexer/migrations
 # The schema metadata.create_all made before there were migrations; such a catalog is stamped here.
@@ -72,6 +73,17 @@ class Video(Base):
     # only; None in rows written before revision 0002 (a build fills them in without re-embedding anything).
     device: Mapped[int | None] = mapped_column(BigInteger)
     inode: Mapped[int | None] = mapped_column(BigInteger)
+    # What the file is (revision 0003): a video or a photo (a one-frame clip), its container and codecs as
+    # probed, whether a browser plays it as it is (None: not probed yet), and what the preview stage made for it:
+    # a browser-playable preview and a sprite sheet (their sizes in bytes; None: none), or why it could not.
+    kind: Mapped[str] = mapped_column(String(8), default=VIDEO_KIND, server_default=VIDEO_KIND)
+    container: Mapped[str | None] = mapped_column(String(64))
+    codec: Mapped[str | None] = mapped_column(String(32))
+    audio_codecs: Mapped[str | None] = mapped_column(String(128))  # comma-separated, "" for none
+    playable: Mapped[bool | None] = mapped_column(Boolean)
+    preview_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sprite_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    preview_error: Mapped[str | None] = mapped_column(Text)
 
     segments: Mapped[list["Segment"]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True, order_by="Segment.ordinal"

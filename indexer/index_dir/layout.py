@@ -7,6 +7,8 @@ Layout::
       generations/<gen>/      manifest.json · vectors.faiss · [search.faiss] · [catalog.db] (when the catalog is SQLite)
       generations/.staging-*  a build in progress (deleted when a build finds it stale)
       thumbs/<segment_id>.jpg posters, shared by generations (segment ids are never reused)
+      previews/<video_id>.mp4 browser-playable previews (H.264 in MP4), shared by generations (nor are video ids)
+      sprites/<video_id>.jpg  sprite sheets for hover scrubbing, and <video_id>.vtt their WebVTT thumbnails tracks
       .lock                   held by the one running build
 """
 
@@ -21,6 +23,8 @@ from indexer.errors import IndexBusyError
 CURRENT = "CURRENT"
 GENERATIONS = "generations"
 THUMBS = "thumbs"
+PREVIEWS = "previews"
+SPRITES = "sprites"
 LOCK = ".lock"
 STAGING_PREFIX = ".staging-"
 GENERATION_PREFIX = "g-"
@@ -51,6 +55,17 @@ def current_generation(root: Path) -> Path | None:
 def thumbnail_path(root: Path, segment_id: int) -> Path:
     """A segment's poster (JPEG)."""
     return root / THUMBS / f"{int(segment_id)}.jpg"
+
+
+def preview_path(root: Path, video_id: int) -> Path:
+    """A video's browser-playable preview (H.264 in MP4)."""
+    return Path(root) / PREVIEWS / f"{int(video_id)}.mp4"
+
+
+def sprite_paths(root: Path, video_id: int) -> tuple[Path, Path]:
+    """A video's sprite sheet (JPEG) and its WebVTT thumbnails track (whose cues name the sheet relatively)."""
+    folder = Path(root) / SPRITES
+    return folder / f"{int(video_id)}.jpg", folder / f"{int(video_id)}.vtt"
 
 
 def _fsync_dir(path: Path) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 VIDEO_INDEXED = "indexed"  # a video's status in the catalog
 VIDEO_FAILED = "failed"
+VIDEO_KIND = "video"  # what a catalogued file is: a video, or a photo indexed as a one-frame clip
+PHOTO_KIND = "photo"
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class SegmentRecord:
     path: str
     start: float
     end: float
+    kind: str = VIDEO_KIND
+    preview: bool = False  # the video has a browser-playable preview (play it instead of the original)
+    sprites: bool = False  # the video has a sprite sheet and its WebVTT thumbnails track
 
     @property
     def title(self) -> str:
@@ -45,6 +50,14 @@ class VideoRecord:
     size: int
     device: int | None
     inode: int | None
+    kind: str = VIDEO_KIND
+    container: str | None = None  # as probed (PyAV's format name); None: not probed yet
+    codec: str | None = None
+    audio_codecs: str | None = None
+    playable: bool | None = None  # whether a browser plays the original as it is; None: not probed yet
+    preview_bytes: int | None = None  # the preview's size; None: it has none
+    sprite_bytes: int | None = None  # the sprite sheet's and its track's size; None: it has none
+    preview_error: str | None = None  # why its preview or sprite sheet could not be made
 
     @property
     def title(self) -> str:

@@ -25,6 +25,7 @@ from indexer.index_dir.ann import build_search_index, choose_index_type, index_p
 from indexer.index_dir.catalog import (
     VIDEO_FAILED,
     VIDEO_INDEXED,
+    VIDEO_KIND,
     CatalogError,
     Segment,
     Video,
@@ -40,7 +41,9 @@ from indexer.index_dir.layout import (
     GENERATION_PREFIX,
     GENERATIONS,
     MANIFEST,
+    PREVIEWS,
     SEARCH,
+    SPRITES,
     STAGING_PREFIX,
     THUMBS,
     VECTORS,
@@ -49,6 +52,8 @@ from indexer.index_dir.layout import (
     _fsync_file,
     _write_durably,
     current_generation,
+    preview_path,
+    sprite_paths,
     thumbnail_path,
 )
 from indexer.index_dir.manifest import Manifest, catalog_url, compatibility_problems, published
@@ -71,7 +76,8 @@ class IndexWriter:
         self.manifest = manifest
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / GENERATIONS).mkdir(exist_ok=True)
-        (self.root / THUMBS).mkdir(exist_ok=True)
+        for folder in (THUMBS, PREVIEWS, SPRITES):
+            (self.root / folder).mkdir(exist_ok=True)
         self._lock = BuildLock(self.root, f"another 'vidseek index build' is running on {self.root}")
         self._drop_stale_staging()
         current = current_generation(self.root)
@@ -110,6 +116,7 @@ class IndexWriter:
         else:
             self.index = new_flat_index(manifest.dim)
         self._removed_segments: list[int] = []
+        self._removed_videos: list[int] = []  # their previews and sprite sheets go once the index without them is published
 
     # -- reading the state being changed
     def known_videos(self) -> dict[str, Video]:
@@ -117,6 +124,7 @@ class IndexWriter:
 
     # -- changes
     def remove_video(self, video: Video) -> None:
+        self._removed_videos.append(video.id)
         ids = [s.id for s in video.segments]
         if ids:
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
@@ -145,11 +153,14 @@ class IndexWriter:
         *,
         device: int | None = None,
         inode: int | None = None,
+        kind: str = VIDEO_KIND,
     ) -> list[int]:
         """Catalogue a decoded video with its segments, add their vectors, write posters; returns the ids.
 
-        ``device`` and ``inode`` (st_dev, st_ino) say which file was read: the server serves that file only."""
+        ``device`` and ``inode`` (st_dev, st_ino) say which file was read: the server serves that file only.
+        ``kind``: a video, or a photo (a one-frame clip)."""
         video = Video(
+            kind=kind,
             path=path,
             fingerprint=fingerprint,
             size=size,
@@ -170,6 +181,27 @@ class IndexWriter:
         for segment_id, poster in zip(ids, posters):
             thumbnail_path(self.root, segment_id).write_bytes(poster)
         return ids
+
+    def indexed_videos(self, kind: str | None = None) -> list[Video]:
+        """The indexed files (of ``kind`` when given), by path."""
+        query = select(Video).where(Video.status == VIDEO_INDEXED).order_by(Video.path)
+        return list(self.session.scalars(query if kind is None else query.where(Video.kind == kind)))
+
+    def record_media(self, video: Video, media) -> None:
+        """What probing ``video``'s file found (a :class:`~indexer.previews.probe.MediaProbe`-like object with
+        ``container``, ``video_codec``, ``audio_codecs`` and ``playable``)."""
+        video.container = (media.container or "")[:64]
+        video.codec = (media.video_codec or "")[:32]
+        video.audio_codecs = ",".join(media.audio_codecs)[:128]
+        video.playable = bool(media.playable)
+        self.session.flush()
+
+    def record_previews(
+        self, video: Video, preview_bytes: int | None, sprite_bytes: int | None, error: str | None = None
+    ) -> None:
+        """What the preview stage made for ``video``: its preview's and sprite sheet's sizes (None: none), or why not."""
+        video.preview_bytes, video.sprite_bytes, video.preview_error = preview_bytes, sprite_bytes, error
+        self.session.flush()
 
     # -- ending
     def publish(self) -> Path:
@@ -207,7 +239,11 @@ class IndexWriter:
         self._published = generation.name
         for segment_id in self._removed_segments:
             thumbnail_path(self.root, segment_id).unlink(missing_ok=True)
+        for video_id in self._removed_videos:
+            for path in (preview_path(self.root, video_id), *sprite_paths(self.root, video_id)):
+                path.unlink(missing_ok=True)
         self._removed_segments.clear()
+        self._removed_videos.clear()
         return generation
 
     def _write_staging(self) -> None:
