@@ -1,27 +1,24 @@
 """Decoding a video's clips exactly as the index does: used by the build's decode workers, the server (classifying a
-video, searching by a picture) and training sets. Also what starts a decode worker process.
+video, searching by a picture: :func:`image_frame`, which scales indexed photos too) and training sets. Also what
+starts a decode worker process.
 
 Torch-free on purpose (workers are spawned; importing torch there would cost seconds and memory).
 """
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-from indexer.decoders import VideoInfo, encode_jpeg, get_decoder, scaled_size
+from indexer.decoders import VideoInfo, encode_jpeg, get_decoder, require_media
 from indexer.decoders.base import read_frames
-from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE, mmcv_size, opencv_bilinear
-from indexer.errors import MAX_ASPECT_RATIO, FrameSizeError, NotAnImageError
-from indexer.segment import Segment, plan_segments, sample_frame_times
+from indexer.decoders.photo import MAX_IMAGE_PIXELS, image_frame  # noqa: F401 - re-exported: a picture searched by is scaled as an indexed photo
+from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE
+from indexer.segment import Segment, sample_frame_times, segments_for
 
 POSTER_SHORT_SIDE = 224  # posters are decoded at least this large, whatever the model's input size
-MAX_IMAGE_PIXELS = 64_000_000  # a decompression bomb is refused before it is decoded
 
 
 def decode_short_side(resize: int) -> int:
@@ -59,7 +56,12 @@ def chunk_indexes(count: int, step: int) -> list[list[int]]:
     return [list(range(first, min(first + step, count))) for first in range(0, count, step)]
 
 
-def probe_video(decoder: str, path: str) -> VideoInfo:
+def probe_video(decoder: str, path: str, named_as_media: bool = True) -> VideoInfo:
+    """``path``'s header as ``decoder`` reads it. A file not ``named_as_media`` (a candidate only because every file of
+    the library is) must first be recognised as media by FFmpeg: else :class:`~indexer.errors.NotMediaError`
+    (:func:`~indexer.decoders.require_media`), as for text, or media without a video stream, whatever its name."""
+    if not named_as_media:
+        require_media(Path(path))
     return get_decoder(decoder).probe(Path(path))
 
 
@@ -71,14 +73,17 @@ def open_video(
     frames: int,
     short_side: int,
     resample: str = SWSCALE,
+    named_as_media: bool = True,
 ) -> OpenedVideo:
-    """Probe a video and decode its first chunk of segments in one task (a short video: all of it).
+    """Probe a video (a photo: :data:`~indexer.decoders.PHOTO_DECODER`) and decode its first chunk of segments in one
+    task (a short video, a photo: all of it). Raises :class:`~indexer.errors.NotMediaError` for a file that is no video
+    (:func:`probe_video`), which a build skips, and :class:`~indexer.errors.DecodeError` for a broken one.
 
     A probe task of its own would cost every file one more round trip through the pool, and a wait in the
     scheduling process, before its frames are read. The caller plans the same segments from ``info``.
     """
-    info = probe_video(decoder, path)
-    segments = plan_segments(info.duration, segment_seconds)
+    info = probe_video(decoder, path, named_as_media)
+    segments = segments_for(info, segment_seconds)
     if not segments:
         return OpenedVideo(info, None)
     first = [segments[i] for i in chunk_indexes(len(segments), chunk_segments)[0]]
@@ -135,49 +140,6 @@ def _read_views(
     times = [t for v in range(views) for t in sample_frame_times(segment.start, segment.end, frames, v, views)]
     result = read_frames(get_decoder(decoder), Path(path), times, short_side, resample)
     return result.images, result.end_time
-
-
-def image_frame(data: bytes, short_side: int, resample: str = SWSCALE) -> np.ndarray:
-    """A picture (an upload to search by) as a one-frame clip [1, H, W, 3] uint8, its short side scaled to
-    ``short_side`` the way indexed frames are (:func:`~indexer.decoders.scaled_size`, which bounds the scaled size),
-    so a picture and a clip of it land near each other: PIL's bicubic for ``swscale``, the decoders' own OpenCV
-    bilinear (at mmcv's size) for ``opencv-bilinear``. Raises :class:`NotAnImageError`."""
-    try:
-        image = _decoded_image(data, short_side, draft=resample != OPENCV_BILINEAR)
-        size = scaled_size(image.width, image.height, short_side)  # after JPEG draft and EXIF rotation
-    except FrameSizeError as exc:
-        raise NotAnImageError(
-            f"the image is {exc.width}x{exc.height} pixels, too elongated to search by: "
-            f"at most {MAX_ASPECT_RATIO:g}:1 (long side to short side) is accepted"
-        ) from None
-    if resample == OPENCV_BILINEAR:
-        return opencv_bilinear(np.asarray(image, dtype=np.uint8), *mmcv_size(image.width, image.height, short_side))[None]
-    image = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-    return np.array(image, dtype=np.uint8)[None]  # a writable copy: torch wants one
-
-
-def _decoded_image(data: bytes, short_side: int, draft: bool = True) -> Image.Image:
-    """The picture decoded to RGB, after its header passed the pixel cap and the aspect-ratio bound; with ``draft``,
-    a JPEG at a reduced size where it can (not for OpenCV's resize, which the reference runs on the full picture)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            pixels = image.width * image.height
-            if 0 < pixels <= MAX_IMAGE_PIXELS:
-                scaled_size(image.width, image.height, short_side)  # a 1x60000 strip is refused from its header
-                if draft:
-                    image.draft("RGB", (short_side, short_side))  # JPEG: decode at a reduced size when it can
-                image = ImageOps.exif_transpose(image).convert("RGB")  # an animation gives its first frame
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        pixels = MAX_IMAGE_PIXELS + 1
-    except UnidentifiedImageError:
-        raise NotAnImageError("not an image: send a PNG, JPEG, WebP, GIF or BMP picture") from None
-    except (OSError, SyntaxError, ValueError) as exc:  # a known format, but damaged or truncated
-        raise NotAnImageError(f"the image could not be decoded: {exc}") from None
-    if not 0 < pixels <= MAX_IMAGE_PIXELS:
-        raise NotAnImageError(f"the image has {pixels:,} pixels: at most {MAX_IMAGE_PIXELS:,} are accepted")
-    return image
 
 
 def start_worker(parent_pid: int, workers_up, decoder: str) -> None:

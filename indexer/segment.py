@@ -1,9 +1,13 @@
-"""Cutting a video into segments and choosing which instants of a segment are sampled."""
+"""Cutting a video into segments (a photo: one, 0..0) and choosing which instants of a segment are sampled."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from indexer.decoders import VideoInfo
 
 MIN_TAIL_SECONDS = 1.0
 
@@ -35,6 +39,14 @@ def plan_segments(duration: float, segment_seconds: float, min_tail: float = MIN
     if count > 1 and bounds[-1] - bounds[-2] < min_tail:
         del bounds[-2]
     return [Segment(round(a, 6), round(b, 6)) for a, b in zip(bounds, bounds[1:])]
+
+
+def segments_for(info: VideoInfo, segment_seconds: float) -> list[Segment]:
+    """The segments a probed file is indexed as: a still (a photo) is one segment at 0.0, whose every sampled instant
+    is 0.0, so it is never "too short"; a video is cut by :func:`plan_segments` (none: too short to index)."""
+    if info.still:
+        return [Segment(0.0, 0.0)]
+    return plan_segments(info.duration, segment_seconds)
 
 
 def sample_frame_times(start: float, end: float, num_frames: int, view: int = 0, views: int = 1) -> list[float]:

@@ -1,6 +1,7 @@
 """What every decoder shares: the :class:`Decoder` interface and its results, the one place a frame's size is decided
-(:func:`scaled_size`), opening a file's video stream through PyAV (:func:`open_video_stream`), and the registry of
-backends (:func:`get_decoder`, which also loads ``module:Class`` plugins).
+(:func:`scaled_size`), telling media from what is not (:func:`looks_like_text`, :func:`require_media`), opening a
+file's video stream through PyAV (:func:`open_video_stream`), and the registry of backends (:func:`get_decoder`, which
+also loads ``module:Class`` plugins).
 
 Torch-free, as the whole package: it runs in decode worker processes.
 """
@@ -16,23 +17,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from stat import S_ISREG
 from typing import Protocol
 
 import av
 import numpy as np
 
 from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE, check_resampling, mmcv_size, opencv_bilinear
-from indexer.errors import MAX_ASPECT_RATIO, DecodeError, FrameSizeError
+from indexer.errors import MAX_ASPECT_RATIO, DecodeError, FrameSizeError, NotMediaError
 
 SEEK_GAP_SECONDS = 3.0  # gaps shorter than this are decoded through, longer ones skipped with one seek
 MAX_FRAME_PIXELS = 8192 * 8192  # larger frames are refused, not decoded (memory bound per worker)
 MAX_CONSECUTIVE_PACKET_ERRORS = 50
 DEFAULT_FPS = 25.0  # what a stream that declares no frame rate is timed by
+MAX_FPS = 1000.0  # a declared rate above this is no frame rate (high-speed cameras record 960 fps at most)
 # An instant is in a frame's presentation interval when pts <= t < next pts, up to this many seconds: sampling
 # computes instants in floats ((i + 0.5) * step), so an instant meant to fall exactly on a frame's start can come out
 # a hair before it (2.9999999/fps for 3/fps) and would pick the frame before. A microsecond is far below any frame
 # (a 1000 fps stream's frames are 1000 us long) and far above the noise of a float sum over hours (~1e-12 s).
 TIME_TOLERANCE = 1e-6
+SNIFF_BYTES = 4096  # the head of a file that says whether it holds text
+# Bytes of text besides printable ASCII: tab, line feed, vertical tab, form feed, carriage return, backspace, escape
+# (ANSI art), DOS's end-of-file mark, and every byte >= 0x80 (UTF-8, or a legacy code page such as an .nfo's CP437).
+TEXT_BYTES = bytes([8, 9, 10, 11, 12, 13, 26, 27, *range(0x20, 0x7F), *range(0x80, 0x100)])
+Y4M_SIGNATURE = b"YUV4MPEG2"  # a YUV4MPEG2 stream: a line of text, then raw pixels (which can look like text too)
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,7 @@ class VideoInfo:
     width: int
     height: int
     codec: str
+    still: bool = False  # a photo: one picture, no duration (indexed as one segment, 0..0); keep this field last
 
 
 @dataclass
@@ -127,8 +136,9 @@ def redone_with(
 
 
 def frame_rate(*declared) -> float:
-    """The first declared frame rate that is one (not None, not zero), else ``DEFAULT_FPS``."""
-    return next((float(rate) for rate in declared if rate), DEFAULT_FPS)
+    """The first declared frame rate that is one (not None, not zero, not above ``MAX_FPS``: DV streams declare
+    their time base, 60000, as their average rate), else ``DEFAULT_FPS``."""
+    return next((float(rate) for rate in declared if rate and 0 < rate <= MAX_FPS), DEFAULT_FPS)
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 80) -> bytes:
@@ -174,12 +184,11 @@ class VideoStream:
 
 @contextmanager
 def open_video_stream(path: Path) -> Iterator[VideoStream]:
-    """The first video stream of ``path``, for the PyAV-based decoders; raises :class:`DecodeError` for an empty or
-    unreadable file, one without a video stream, or frames without a size or over ``MAX_FRAME_PIXELS``."""
+    """The first video stream of ``path`` (cover art aside), for the PyAV-based decoders; raises :class:`DecodeError`
+    for an empty or unreadable file, or frames without a size or over ``MAX_FRAME_PIXELS``, and its
+    :class:`NotMediaError` for a file that holds text or has no video stream (not a video: skipped by a build)."""
     with _open_container(path) as container:
-        if not container.streams.video:
-            raise DecodeError("has no video stream")
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
         ctx = stream.codec_context
         width, height = ctx.width, ctx.height
         if not width or not height:
@@ -197,10 +206,58 @@ def open_video_stream(path: Path) -> Iterator[VideoStream]:
         )
 
 
+def looks_like_text(head: bytes) -> bool:
+    """Whether a file's first bytes (``head``, :func:`read_head`) are text, not media: no NUL byte and (almost) no
+    other control character, the test ``file`` and git make. Such a file is not handed to FFmpeg, which would read
+    some text as video (its tty demuxer renders an .nfo as frames of ANSI art) and follow a playlist's paths out of
+    the library: a TypeScript ``x.ts``, subtitles, an .nfo are not videos. A YUV4MPEG2 stream is media: its header is
+    a line of text, and its raw pixels can be bytes of text too. Empty: not text (an empty file is no media either)."""
+    if not head or head.startswith(Y4M_SIGNATURE) or b"\0" in head:
+        return False
+    return len(head.translate(None, TEXT_BYTES)) * 50 <= len(head)  # at most 2% other control characters
+
+
+def read_head(path: Path, size: int = SNIFF_BYTES) -> bytes:
+    """The first ``size`` bytes of ``path``; raises :class:`DecodeError` when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError as exc:
+        raise DecodeError(f"cannot read the file: {failure_reason(exc)}") from exc
+
+
+def require_media(path: Path) -> None:
+    """Raises :class:`NotMediaError` unless FFmpeg recognises ``path``'s content as media with a video stream: for a
+    file that is a candidate only because every file of the library is, whose failure to open says that it is no
+    video at all (an archive, a document), not that it is a broken one. (A file named as a video that FFmpeg cannot
+    open is a broken video: its probe's :class:`DecodeError` is reported.)"""
+    try:
+        container = _open_container(path)
+    except NotMediaError:
+        raise
+    except DecodeError as exc:  # empty, or no format FFmpeg knows
+        raise NotMediaError(f"not media: {exc}") from None
+    with container:
+        _video_stream(container)
+
+
+def _video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The first video stream that is not a cover picture (an audio file's artwork is a one-frame "video" stream);
+    raises :class:`NotMediaError` when there is none: an audio file, subtitles, data."""
+    streams = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not streams:
+        raise NotMediaError("has no video stream")
+    return streams[0]
+
+
 def _open_container(path: Path):
     try:
-        if path.stat().st_size == 0 and path.is_file():
-            raise DecodeError("the file is empty (0 bytes)")  # FFmpeg would say "Invalid data found when processing input"
+        stat = path.stat()
+        if S_ISREG(stat.st_mode):  # never read from a FIFO or a device here: it could block for ever
+            if stat.st_size == 0:
+                raise DecodeError("the file is empty (0 bytes)")  # FFmpeg would say "Invalid data found when processing input"
+            if looks_like_text(read_head(path)):
+                raise NotMediaError("not a video: the file holds text")
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise DecodeError(f"not a readable media file: {failure_reason(exc)}") from exc
@@ -215,11 +272,18 @@ DECODERS: dict[str, str] = {
 }
 UNVERIFIED = {"pyav", "pyav-keyframes", "torchcodec"}  # the reference, its keyframe mode (differs on purpose), and
 # torchcodec (checks the timestamp of every frame itself, see TorchCodecDecoder)
+# The backend of pictures: a build decodes its photos with it, whichever backend decodes its videos (not a choice of
+# video backend, hence not in DECODERS; and never spot-checked against PyAV: Pillow, not FFmpeg, is its reference).
+PHOTO_DECODER = "photo"
+STILL_DECODERS: dict[str, str] = {PHOTO_DECODER: "indexer.decoders.photo:PhotoDecoder"}
 
 
 def get_decoder(name: str = "pyav", verified: bool = True) -> Decoder:
     """The named backend, or a plugin named ``package.module:ClassName``; any backend but PyAV (the reference, or its
-    keyframe mode) and torchcodec comes wrapped in :class:`~indexer.decoders.verified.VerifiedDecoder`."""
+    keyframe mode) and torchcodec comes wrapped in :class:`~indexer.decoders.verified.VerifiedDecoder`. ``photo``
+    (:data:`PHOTO_DECODER`) is the pictures' backend."""
+    if name in STILL_DECODERS:
+        return _load(STILL_DECODERS[name])()
     if ":" in name:
         decoder = _load(name)()
     else:

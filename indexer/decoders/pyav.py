@@ -214,11 +214,19 @@ def _decode_first_frame(video: VideoStream) -> None:
     raise DecodeError("no decodable video frames")
 
 
+# Demuxers whose streams' durations FFmpeg estimates from the bit rate, while the container's comes from the first
+# and last timestamps: a 6 s MPEG-PS clip's video stream "lasts" 5.64 s, a 2 s one's 0.1 s.
+TIMESTAMPED_CONTAINERS = frozenset({"mpeg", "mpegts", "mpegvideo"})
+
+
 def _header_duration(video: VideoStream) -> float | None:
+    container = video.container
+    if container.format.name in TIMESTAMPED_CONTAINERS and container.duration and container.start_time is not None:
+        return (container.start_time + container.duration) / av.time_base - video.t0  # to the container's end
     if video.stream.duration:
         return float(video.stream.duration * video.time_base)
-    if video.container.duration:
-        return video.container.duration / av.time_base
+    if container.duration:
+        return container.duration / av.time_base
     return None
 
 

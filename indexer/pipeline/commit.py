@@ -23,7 +23,8 @@ class Committer:
     The bar counts segments (a long film moves it as it goes): a pipeline reports a video's segments when it
     plans them (:meth:`planned`: the total grows as files are opened) and each vector (:meth:`embedded`).
 
-    ``jobs[seq]`` becomes None once that video is committed, so its vectors and posters are freed.
+    ``jobs[seq]`` becomes None once that video is committed, so its vectors and posters are freed. A file that was
+    no video (``job.skipped``) is passed over silently, counted in ``not_media``.
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class Committer:
         self.options = options
         self.progress = NoProgress() if progress is None else progress
         self.next_commit = 0
+        self.not_media = 0  # files skipped as no video (text, media without a video stream): not in the catalog
         self.started = time.perf_counter()
         self.build_started = self.started if build_started is None else build_started  # perf_counter
         self.last_checkpoint = time.monotonic()
@@ -85,6 +87,10 @@ class Committer:
     def _commit(self, job: VideoJob) -> None:
         path = str(job.file.path)
         self.progress.total -= job.progress_planned - job.progress_embedded  # a failed video's segments never come
+        if job.skipped is not None:  # not catalogued, so probed again by the next build: text fails at its first bytes
+            log.debug("not a video, skipped: %s: %s", job.file.path, job.skipped)
+            self.not_media += 1
+            return
         if job.error:
             log.warning("skipping %s: %s", job.file.path, job.error)
             self.writer.record_failure(path, job.file.fingerprint, job.file.size, job.error)
@@ -94,7 +100,16 @@ class Committer:
         posters = [job.posters[i] for i in range(len(job.segments))]
         file = job.file
         self.writer.add_video(
-            path, file.fingerprint, file.size, job.info, job.segments, vectors, posters, device=file.device, inode=file.inode
+            path,
+            file.fingerprint,
+            file.size,
+            job.info,
+            job.segments,
+            vectors,
+            posters,
+            device=file.device,
+            inode=file.inode,
+            kind=file.kind,
         )
         self.report.indexed += 1
         self.report.segments += len(job.segments)

@@ -13,11 +13,11 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 
 from indexer.clips import DecodedSegments, OpenedVideo, decode_segments, open_video
-from indexer.errors import DecodeError
+from indexer.errors import DecodeError, NotMediaError
 from indexer.pipeline import plan
 from indexer.pipeline.commit import Committer
 from indexer.pipeline.options import BuildOptions, BuildReport, batch_size_for, decode_resample, poster_short_side
-from indexer.pipeline.plan import CRASHED, MAX_CRASHES, VideoJob, fit_to_stream_end
+from indexer.pipeline.plan import CRASHED, MAX_CRASHES, VideoJob, decoder_for, fit_to_stream_end
 from indexer.pipeline.update import update_index
 from indexer.pipeline.workers import DecodePool, EmbedThreads, TaskClock
 
@@ -143,21 +143,22 @@ class LocalPipeline:
         if self.chunks:
             job, epoch, indexes = self.chunks.popleft()
             segments = [job.segments[i] for i in indexes]
-            path = str(job.file.path)
-            args = (options.decoder, path, segments, options.frames, self.short_side, True, self.resample)
+            decoder, path = decoder_for(job.file, options.decoder), str(job.file.path)
+            args = (decoder, path, segments, options.frames, self.short_side, True, self.resample)
             future = self.pool.submit(decode_segments, *args)
             self.in_flight[future] = ("chunk", job, epoch, indexes)
         else:
             job = self.files.popleft()
             future = self.pool.submit(
                 open_video,
-                options.decoder,
+                decoder_for(job.file, options.decoder),
                 str(job.file.path),
                 options.segment_seconds,
                 options.chunk_segments,
                 options.frames,
                 self.short_side,
                 self.resample,
+                job.file.named_as_media,
             )
             self.in_flight[future] = ("open", job)
         self.clock.submitted(future)
@@ -188,6 +189,10 @@ class LocalPipeline:
                 result = future.result()
             except BrokenProcessPool:
                 self._restart_pool(crashed=[(kind, job, *rest)])
+                continue
+            except NotMediaError as exc:  # text, or media without a video stream: not a video, skipped silently
+                if not stale:
+                    plan.skip(job, str(exc))
                 continue
             except Exception as exc:  # noqa: BLE001 - a bad file never stops the run
                 if not stale:  # a chunk of an older plan (past the stream's real end, say) says nothing of this one
@@ -226,7 +231,7 @@ class LocalPipeline:
             if job.crashes >= MAX_CRASHES:
                 plan.fail(job, CRASHED)
         for kind, job, *rest in work:
-            if job.error is not None:
+            if not job.current(job.epoch):  # failed (or skipped): nothing more to do for it
                 continue
             if kind == "open":
                 self.files.appendleft(job)

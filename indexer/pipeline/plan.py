@@ -1,5 +1,6 @@
-"""Planning a video's segments, shared by the local and Ray runners so that they cannot drift apart: the plan,
-fitting a decoded chunk to where the stream really ended, re-planning over the real length, and failing a video.
+"""Planning a video's segments, shared by the local and Ray runners so that they cannot drift apart: which backend
+decodes a file (:func:`decoder_for`), the plan, fitting a decoded chunk to where the stream really ended, re-planning
+over the real length, failing a video, and skipping a file that is no video (:func:`skip`).
 
 Pure bookkeeping on a :class:`VideoJob` (no I/O, no torch): a decode worker runs it as well as the scheduler.
 Every (re)plan gets a new ``epoch``; work of an older epoch (frames, vectors, errors) no longer counts.
@@ -7,15 +8,17 @@ Every (re)plan gets a new ``epoch``; work of an older epoch (frames, vectors, er
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from indexer.clips import chunk_indexes
-from indexer.decoders import VideoInfo
+from indexer.decoders import PHOTO_DECODER, VideoInfo
+from indexer.index_dir.records import PHOTO_KIND
 from indexer.scan import LibraryFile
-from indexer.segment import Segment, plan_segments
+from indexer.segment import Segment, segments_for
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +35,16 @@ def unstable_length(real_end: float) -> str:
     return f"stream length keeps changing while decoding (ends at {real_end:.2f}s)"
 
 
+def decoder_for(file: LibraryFile, decoder: str) -> str:
+    """The backend that decodes ``file``: a photo's is the photo backend (Pillow), never the build's ``decoder``
+    (a video backend, which a spot check against PyAV could not check on a picture); a video's is ``decoder``."""
+    return PHOTO_DECODER if file.kind == PHOTO_KIND else decoder
+
+
 @dataclass
 class VideoJob:
-    """One video on its way through the pipeline; done once it failed or every segment has its vector."""
+    """One video on its way through the pipeline; done once it failed, was skipped (no video: :func:`skip`), or every
+    segment has its vector."""
 
     seq: int
     file: LibraryFile
@@ -47,6 +57,7 @@ class VideoJob:
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     posters: dict[int, bytes] = field(default_factory=dict)
     error: str | None = None
+    skipped: str | None = None  # why it is no video (a NotMediaError): neither catalogued nor reported as failed
     note: str | None = None
     # Its share of the progress bar: the segments of its current plan, and how many of them have their vector.
     progress_planned: int = 0
@@ -54,20 +65,23 @@ class VideoJob:
 
     @property
     def done(self) -> bool:
-        return self.error is not None or (
-            self.info is not None and self.chunks_out == 0 and len(self.vectors) == len(self.segments)
+        return (
+            self.error is not None
+            or self.skipped is not None
+            or (self.info is not None and self.chunks_out == 0 and len(self.vectors) == len(self.segments))
         )
 
     def current(self, epoch: int) -> bool:
-        """Whether work done for ``epoch`` still counts: the job was neither re-planned nor failed since."""
-        return epoch == self.epoch and self.error is None
+        """Whether work done for ``epoch`` still counts: the job was neither re-planned, failed nor skipped since."""
+        return epoch == self.epoch and self.error is None and self.skipped is None
 
 
 def plan(job: VideoJob, info: VideoInfo, segment_seconds: float, chunk_segments: int) -> list[list[int]]:
     """Plan ``job``'s segments over ``info`` (the vectors of an older plan are dropped) and return its decode
-    chunks (segment indexes), ``job.chunks_out`` of them. A video too short for one segment fails: no chunks."""
+    chunks (segment indexes), ``job.chunks_out`` of them (:func:`~indexer.segment.segments_for`: a photo is one
+    segment). A video too short for one segment fails: no chunks."""
     job.info = info
-    job.segments = plan_segments(info.duration, segment_seconds)
+    job.segments = segments_for(info, segment_seconds)
     job.vectors.clear()
     job.posters.clear()
     job.chunks_out = 0
@@ -89,7 +103,7 @@ def replan(job: VideoJob, real_end: float, segment_seconds: float, chunk_segment
     info = job.info
     log.info("%s: header says %.2fs but the stream ends at %.2fs; re-planning", job.file.path.name, info.duration, real_end)
     job.epoch += 1
-    return plan(job, VideoInfo(real_end, info.fps, info.width, info.height, info.codec), segment_seconds, chunk_segments)
+    return plan(job, dataclasses.replace(info, duration=real_end), segment_seconds, chunk_segments)
 
 
 def redo(job: VideoJob, segment_seconds: float, chunk_segments: int) -> list[list[int]]:
@@ -103,6 +117,15 @@ def fail(job: VideoJob, reason: str) -> None:
     moves on, so nothing still in flight for it counts. The failure is logged when it is committed."""
     if job.error is None:
         job.error = reason
+        job.epoch += 1
+
+
+def skip(job: VideoJob, reason: str) -> None:
+    """``job``'s file is no video (:class:`~indexer.errors.NotMediaError`: text, or media without a video stream):
+    it is done, and neither catalogued nor reported as failed; nothing still in flight for it counts. Not being
+    catalogued, it is probed again by every build (cheap: it fails at its first bytes, or its header)."""
+    if job.error is None and job.skipped is None:
+        job.skipped = reason
         job.epoch += 1
 
 

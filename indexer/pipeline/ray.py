@@ -1,10 +1,11 @@
 """The Ray runner: the build pipeline with decoding in Ray tasks on CPUs and
 embedding in Ray actors (one GPU each where the cluster has GPUs), writing the same index and catalog.
 
-Ray Data streams over the new and changed files, one block per file: a decode task probes, plans and decodes
-a file chunk by chunk (the local runner's code: :mod:`indexer.clips`, and its planner, :mod:`indexer.pipeline.plan`),
-then an actor pool embeds batches of segments with an encoder each actor loads once from an
-:class:`EncoderRecipe` (model name, weights, device: never the model itself). The driver receives vectors and
+Ray Data streams over the new and changed files, one block per file: a decode task (:mod:`indexer.pipeline.ray_tasks`)
+probes, plans and decodes a file chunk by chunk (the local runner's code: :mod:`indexer.clips`, and its planner,
+:mod:`indexer.pipeline.plan`, which also picks each file's backend: photos are decoded as pictures), then an actor
+pool embeds batches of segments with an encoder each actor loads once from an :class:`EncoderRecipe` (model name,
+weights, device: never the model itself). The driver receives vectors and
 posters only and commits them in library order through :func:`~indexer.pipeline.update.update_index`, so scanning,
 incremental updates, segment ids, failures, checkpoints and publishing are those of the local runner's.
 
@@ -19,22 +20,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from indexer.clips import DecodedSegments, decode_segments, probe_video
 from indexer.decoders import VideoInfo
-from indexer.decoders.resample import SWSCALE
-from indexer.errors import DecodeError, RayBuildError
+from indexer.errors import RayBuildError
 from indexer.pipeline import plan
 from indexer.pipeline.commit import Committer
 from indexer.pipeline.options import BuildOptions, BuildReport, decode_resample, poster_short_side
-from indexer.pipeline.plan import CRASHED, MAX_CRASHES, VideoJob, fit_to_stream_end
+from indexer.pipeline.plan import CRASHED, MAX_CRASHES, VideoJob, decoder_for
+from indexer.pipeline.ray_tasks import decode_videos
 from indexer.pipeline.update import update_index
-from indexer.scan import LibraryFile
 from indexer.segment import Segment
 from models.encoder import DEFAULT_BATCH_SIZE
 
@@ -179,14 +176,21 @@ class _RayRun:
 
         precision = self.ray_options.precision or image_precision(self.encoder)
         recipe = EncoderRecipe.of(self.encoder, "cuda" if use_gpus else "cpu", self.ray_options.base, precision)
-        files = [{"seq": job.seq, "path": str(job.file.path)} for job in self.jobs]
+        files = [
+            {
+                "seq": job.seq,
+                "path": str(job.file.path),
+                "decoder": decoder_for(job.file, options.decoder),
+                "named_as_media": job.file.named_as_media,
+            }
+            for job in self.jobs
+        ]
         ds = ray.data.from_items(files, override_num_blocks=len(files))  # one file per block: a crash loses one file
         context = ds.context  # this dataset's own copy of the DataContext
         context.max_errored_blocks = -1  # a decode task that died MAX_CRASHES times drops its file (recorded in run)
         context.enable_progress_bars = False  # the build has its own
         context.print_on_execution_start = False
         decode_args = dict(
-            decoder=options.decoder,
             frames=options.frames,
             segment_seconds=options.segment_seconds,
             chunk_segments=options.chunk_segments,
@@ -216,15 +220,18 @@ class _RayRun:
 
     def _take(self, batch: dict[str, np.ndarray]) -> None:
         """Fill jobs from embedded rows. Rows may come in any order; a re-planned video's rows of an older
-        epoch are dropped, and an error row ends its video."""
+        epoch are dropped, and an error row ends its video (a skipped row: its file is no video)."""
         for row in range(len(batch["seq"])):
             if batch["embed_error"][row]:
                 raise RayBuildError(str(batch["embed_error"][row]))
             job = self.jobs[int(batch["seq"][row])]
-            if job is None or job.error is not None:  # already committed or failed
+            if job is None or not job.current(job.epoch):  # already committed, failed or skipped
                 continue
             if batch["error"][row]:
                 plan.fail(job, str(batch["error"][row]))
+                continue
+            if batch["skipped"][row]:
+                plan.skip(job, str(batch["skipped"][row]))
                 continue
             epoch, count = int(batch["epoch"][row]), int(batch["count"][row])
             if epoch < job.epoch:
@@ -237,6 +244,7 @@ class _RayRun:
                     int(batch["width"][row]),
                     int(batch["height"][row]),
                     str(batch["codec"][row]),
+                    bool(batch["still"][row]),
                 )
                 job.segments = [None] * count
                 job.vectors.clear()
@@ -249,111 +257,6 @@ class _RayRun:
             job.vectors[index] = np.array(batch["vector"][row], dtype=np.float32)
             job.posters[index] = bytes(batch["poster"][row])
             plan.take_note(job, str(batch["note"][row]))
-
-
-def decode_videos(
-    batch: dict[str, np.ndarray],
-    *,
-    decoder: str,
-    frames: int,
-    segment_seconds: float,
-    chunk_segments: int,
-    short_side: int,
-    resample: str = SWSCALE,
-) -> Iterator[dict[str, np.ndarray]]:
-    """Ray Data decode stage (a task on one CPU): each file of ``batch`` probed, planned and decoded, one output
-    batch per chunk of segments. A file that cannot be decoded becomes one error row; nothing is raised."""
-    for seq, path in zip(batch["seq"], batch["path"]):
-        seq, path = int(seq), str(path)
-        try:
-            yield from _decode_video(seq, path, decoder, frames, segment_seconds, chunk_segments, short_side, resample)
-        except DecodeError as exc:
-            yield _rows([_error_row(seq, str(exc))])
-        except Exception as exc:  # noqa: BLE001 - a bad file never stops the run
-            yield _rows([_error_row(seq, f"{type(exc).__name__}: {exc}")])
-
-
-def _decode_video(
-    seq: int,
-    path: str,
-    decoder: str,
-    frames: int,
-    segment_seconds: float,
-    chunk_segments: int,
-    short_side: int,
-    resample: str = SWSCALE,
-) -> Iterator[dict[str, np.ndarray]]:
-    """The local runner's plan for one file, its chunks decoded in order: when the stream ends before its header
-    says, the video is planned again over its real length under a new epoch (:func:`~indexer.pipeline.plan.replan`)."""
-    job = VideoJob(seq, LibraryFile(Path(path), 0, 0, ""))  # the plan's state only: the driver holds the file's
-    chunks = plan.plan(job, probe_video(decoder, path), segment_seconds, chunk_segments)
-    while chunks:
-        indexes = chunks.pop(0)
-        decoded = decode_segments(decoder, path, [job.segments[i] for i in indexes], frames, short_side, resample=resample)
-        if not fit_to_stream_end(job.segments, indexes, decoded.end_time, job.info.fps):
-            chunks = plan.replan(job, decoded.end_time, segment_seconds, chunk_segments)
-            continue
-        yield _rows(_chunk_rows(seq, job.epoch, job.info, job.segments, indexes, decoded))
-    if job.error is not None:
-        yield _rows([_error_row(seq, job.error)])
-
-
-def _chunk_rows(
-    seq: int, epoch: int, info: VideoInfo, segments: list[Segment], indexes: list[int], decoded: DecodedSegments
-) -> list[dict]:
-    return [
-        {
-            "seq": seq,
-            "epoch": epoch,
-            "index": index,
-            "count": len(segments),
-            "start": segments[index].start,
-            "end": segments[index].end,
-            "duration": info.duration,
-            "fps": info.fps,
-            "width": info.width,
-            "height": info.height,
-            "codec": info.codec or "",
-            "note": decoded.note or "",
-            "error": "",
-            "poster": decoded.posters[position],
-            # Raw bytes: clips of different videos differ in size, and Arrow stores bytes in any mix of sizes.
-            "clip": np.ascontiguousarray(decoded.clips[position]).tobytes(),
-            "clip_height": decoded.clips.shape[2],
-            "clip_width": decoded.clips.shape[3],
-        }
-        for position, index in enumerate(indexes)
-    ]
-
-
-def _error_row(seq: int, reason: str) -> dict:
-    return {
-        "seq": seq,
-        "epoch": 0,
-        "index": -1,
-        "count": 0,
-        "start": 0.0,
-        "end": 0.0,
-        "duration": 0.0,
-        "fps": 0.0,
-        "width": 0,
-        "height": 0,
-        "codec": "",
-        "note": "",
-        "error": reason,
-        "poster": b"",
-        "clip": b"",
-        "clip_height": 0,
-        "clip_width": 0,
-    }
-
-
-def _rows(rows: list[dict]) -> dict[str, np.ndarray]:
-    """Rows as one batch of columns (bytes and text as object arrays, which Ray Data stores as Arrow binary/string)."""
-    return {
-        name: np.array([row[name] for row in rows], dtype=object if isinstance(value, str | bytes) else None)
-        for name, value in rows[0].items()
-    }
 
 
 class EmbedSegments:

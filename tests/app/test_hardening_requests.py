@@ -140,8 +140,11 @@ def test_deeply_nested_json_is_a_422(client):
 
 
 def test_an_undecodable_upload_is_refused_without_the_servers_temp_path(client):
+    r = client.post("/classify", files={"file": ("v.mp4", b"junk\0" * 1000, "video/mp4")}, data={"labels": "a,b"})
+    assert r.status_code == 422 and "Invalid data" in r.json()["detail"]  # FFmpeg's own reason
+    assert tempfile.gettempdir() not in r.json()["detail"] and "vidseek-upload" not in r.json()["detail"]
     r = client.post("/classify", files={"file": ("v.mp4", b"junk" * 1000, "video/mp4")}, data={"labels": "a,b"})
-    assert r.status_code == 422 and "Invalid data" in r.json()["detail"]
+    assert r.status_code == 422 and "holds text" in r.json()["detail"]  # never handed to FFmpeg
     assert tempfile.gettempdir() not in r.json()["detail"] and "vidseek-upload" not in r.json()["detail"]
 
 
