@@ -18,10 +18,14 @@ def add_index_commands(commands) -> None:
     build = index_commands.add_parser(
         "build",
         help="index a library folder (incremental: only new or changed files are processed)",
-        description="Scan LIBRARY recursively (mp4, m4v, mov, mkv, webm, avi), split videos into segments, embed "
-        "each segment (frames -> CLIP image encoder -> mean pool) and publish a FAISS index + SQL catalog + "
-        "posters. Re-running processes only new or changed files and drops deleted ones. A file that cannot "
-        "be decoded is recorded with its error and skipped; the exit status is 0 unless every file failed.",
+        description="Scan LIBRARY recursively (every common video container: mp4, mov, mkv, webm, avi, mts/m2ts, "
+        "mpg/vob, wmv, flv, 3gp, mxf, dv...; photos too: jpg, png, webp), probe each file for a video stream, split "
+        "videos into segments (a photo is a one-frame clip), embed each segment (frames -> CLIP image encoder -> mean "
+        "pool) and publish a FAISS index + SQL catalog + posters; then make browser-playable previews (H.264 MP4) "
+        "of the videos a browser cannot play as they are, and sprite sheets for hover scrubbing. Re-running "
+        "processes only new or changed files and drops deleted ones. A file that cannot be decoded is recorded "
+        "with its error and skipped (files that are not media at all are skipped silently); the exit status is 0 "
+        "unless every file failed.",
     )
     build.set_defaults(run=cmd_index_build)
     # The three parts add the options in the order --help lists them.
@@ -60,6 +64,20 @@ def _add_what_to_index(build: argparse.ArgumentParser) -> None:
     build.add_argument("--workers", type=int, help="decode worker processes (default: one per CPU core)")
     build.add_argument(
         "--rebuild", action="store_true", help="start from an empty index (needed to change model, frames or segment length)"
+    )
+    build.add_argument(
+        "--extensions",
+        type=_extensions,
+        help="file name endings to scan, comma-separated (mkv,avi,ts), or all: probe every file "
+        "(default: the common video containers and, with photos, jpg, jpeg, png, webp, heic)",
+    )
+    build.add_argument("--no-photos", action="store_true", help="do not index photos (default: photos are one-frame clips)")
+    build.add_argument(
+        "--previews",
+        choices=["auto", "all", "off"],
+        help="browser-playable previews (H.264 MP4, 360p) and hover-scrubbing sprite sheets: auto makes previews only "
+        "of videos a browser cannot play as they are (MPEG-2, MPEG-4 Part 2, HEVC, WMV, MPEG-TS...), all of every "
+        "video, off makes neither (default: auto)",
     )
 
 
@@ -111,6 +129,15 @@ def _add_how_to_run(build: argparse.ArgumentParser) -> None:
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _extensions(text: str) -> frozenset[str]:
+    from indexer.scan import parse_extensions
+
+    try:
+        return parse_extensions(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _decoder(args: argparse.Namespace) -> str | None:
     """The decoder to build with; None: BuildOptions' default."""
     if not args.fast_seek:
@@ -146,6 +173,9 @@ def cmd_index_build(args: argparse.Namespace) -> int:
             index_type=args.index_type,
             file_timeout=args.file_timeout,
             checkpoint_seconds=args.checkpoint_seconds,
+            extensions=args.extensions,
+            photos=False if args.no_photos else None,
+            previews=args.previews,
         ),
     )
     if args.ray is None:
@@ -167,5 +197,5 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         report = build_index_on_ray(encoder, options, ray_options)
     print(report.summary())
     if report.files == 0:
-        print(f"warning: no video files found in {args.library}", file=sys.stderr)
+        print(f"warning: no video or photo files found in {args.library}", file=sys.stderr)
     return 1 if report.all_failed else 0

@@ -31,6 +31,9 @@ class BuildOptions:
     checkpoint_seconds: float = 300.0  # publish progress this often, so a killed build resumes from there
     progress: bool = True  # a bar of segments on a terminal, else a line every progress_seconds (indexer/progress.py)
     progress_seconds: float = LINE_INTERVAL_S
+    extensions: frozenset[str] | None = None  # file name endings scanned (".mkv"); None: indexer.scan's defaults
+    photos: bool = True  # index pictures (.jpg, .png, .webp, .heic) as one-frame clips
+    previews: str = "auto"  # browser-playable previews and sprite sheets: auto (where the browser needs one), all, off
 
 
 @dataclass
@@ -48,6 +51,10 @@ class BuildReport:
     startup_seconds: float = 0.0  # until the first decoded frames came back: scan, catalog, decode workers' start-up
     startup_segments: int = 0  # the segments of that first result
     publish_seconds: float = 0.0  # after the last video: writing and publishing the index
+    not_media: int = 0  # files scanned by name that probing found not to be videos: skipped silently
+    previews: int = 0  # browser-playable previews made
+    preview_failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why): they play their original
+    preview_seconds: float = 0.0  # the preview stage's time (part of ``seconds``)
 
     @property
     def segments_per_second(self) -> float:
@@ -71,7 +78,13 @@ class BuildReport:
             f"({self.segments_per_second:.2f} segments/s); skipped {self.unchanged} unchanged; "
             f"removed {self.removed} deleted; failed {len(self.failed)}; index holds {self.total_segments} segment(s)"
         ]
+        if self.not_media:
+            lines.append(f"skipped {self.not_media} file(s) that are not videos (text, audio only)")
+        if self.previews or self.preview_failed:
+            made = f"made {self.previews} browser preview(s) in {self.preview_seconds:.1f}s"
+            lines.append(f"{made}; {len(self.preview_failed)} could not be made")
         lines += [f"  failed: {path}: {reason}" for path, reason in self.failed]
+        lines += [f"  no preview: {path}: {reason} (its original is served)" for path, reason in self.preview_failed]
         lines += [f"  note: {path}: {note}" for path, note in self.notes]
         return "\n".join(lines)
 

@@ -15,6 +15,7 @@ from indexer.index_dir.writer import IndexWriter
 from indexer.pipeline.commit import Committer
 from indexer.pipeline.options import BuildOptions, BuildReport, manifest_for
 from indexer.pipeline.plan import VideoJob
+from indexer.pipeline.previews import check_mode, make_previews
 from indexer.progress import progress_bar
 from indexer.scan import LibraryFile, scan_library
 
@@ -26,18 +27,23 @@ as jobs finish; on return every job is done (indexed or failed)."""
 def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> BuildReport:
     """Bring the index in ``options.index_dir`` up to date with ``options.library`` and publish it, with the
     decode-and-embed stage given: ``index_videos`` runs it over the new and changed files; scanning, dropping
-    deleted files, committing in library order and publishing are the same for every runner."""
+    deleted files, committing in library order, the preview stage (:mod:`~indexer.pipeline.previews`) and
+    publishing are the same for every runner."""
     started = time.perf_counter()
     # A backend that cannot load (not installed, no FFmpeg) stops the run here, with how to install it, instead
     # of failing every file, which the next run would then skip as unchanged.
     get_decoder(options.decoder)
     report = BuildReport()
-    files, unreadable = scan_library(Path(options.library))
+    check_mode(options.previews)
+    # The index dir may sit inside the library (the default ./vidseek-index): its posters and previews are no photos.
+    exclude = [Path(options.index_dir)]
+    files, unreadable = scan_library(Path(options.library), options.extensions, options.photos, exclude=exclude)
     report.files = len(files) + len(unreadable)
     writer = _open_writer(encoder, options)
     try:
         todo = apply_scan(writer, files, unreadable, report)
         _index_todo(todo, writer, report, options, index_videos, started)
+        make_previews(writer, options, report)
         publishing = time.perf_counter()
         report.total_segments = int(writer.index.ntotal)
         writer.publish()
@@ -78,6 +84,7 @@ def _index_todo(
             committer = Committer(jobs, writer, report, options, progress, build_started=started)
             index_videos(committer)
             committer.commit_ready()
+            report.not_media = committer.not_media
             if not committer.finished:
                 raise RuntimeError(f"the pipeline left {len(todo) - committer.next_commit} video(s) unfinished")
     finally:
