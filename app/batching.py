@@ -4,7 +4,8 @@ Requests arrive on many threads; one worker thread owns the text encoder and the
 is free it takes every request waiting (up to ``max_batch``), embeds the texts that are not cached in one
 encoder call, and searches all the vectors with one ``search_batch`` per index generation: a lone query
 waits for nothing, and a burst of N costs about one batched forward pass plus one pass over the index's
-vectors instead of N contended ones. The worker runs torch and FAISS with ``threads`` threads: on a small
+vectors instead of N contended ones. A request may carry a filter (the segment ids it may find): it still joins
+the batch's one search, with its own allowed set. The worker runs torch and FAISS with ``threads`` threads: on a small
 machine one, so that no thread pool waits at every barrier for a core that the event loop or the request
 threads hold (benchmarks/bench_query.py; a second worker thread searching while the first embeds measured
 slower on 2 cores, for the same reason). Exact index scans are the exception (``scan_threads``, by default
@@ -51,6 +52,7 @@ class _Request:
     k: int = 0
     offset: int = 0
     min_score: float | None = None
+    allowed: np.ndarray | None = None  # the segment ids it may find (a filter); None: all
     future: Future = field(default_factory=Future)
 
 
@@ -96,9 +98,12 @@ class QueryEncoder:
         offset: int = 0,
         min_score: float | None = None,
         timeout: float | None = 60.0,
+        allowed: np.ndarray | None = None,
     ) -> Scored:
-        """``reader.search`` of the words ``text``, batched with the other callers' queries."""
-        return self._submit(_search_request(reader, text, self._cached(text), k, offset, min_score), timeout)
+        """``reader.search`` of the words ``text``, batched with the other callers' queries (``allowed``: only
+        these segment ids, sorted, e.g. ``reader.segment_ids(kind)``; None: all)."""
+        request = _search_request(reader, text, self._cached(text), k, offset, min_score, allowed)
+        return self._submit(request, timeout)
 
     def search_vector(
         self,
@@ -108,12 +113,13 @@ class QueryEncoder:
         offset: int = 0,
         min_score: float | None = None,
         timeout: float | None = 60.0,
+        allowed: np.ndarray | None = None,
     ) -> Scored:
         """``reader.search`` of an already-embedded query (a picture, an indexed segment), batched likewise."""
         vector = np.asarray(vector, dtype=np.float32)
         if vector.shape != (self.encoder.dim,):
             raise ValueError(f"a query vector must have shape ({self.encoder.dim},), not {vector.shape}")
-        return self._submit(_search_request(reader, None, vector, k, offset, min_score), timeout)
+        return self._submit(_search_request(reader, None, vector, k, offset, min_score, allowed), timeout)
 
     @property
     def pending(self) -> int:
@@ -238,12 +244,16 @@ class QueryEncoder:
     def _search_groups(self, groups) -> None:
         for group in groups:
             reader = group[0].reader
+            # Filtered and unfiltered requests share the one search, a row's allowed set each; a batch with no
+            # filter asks as before (so a reader without filters still serves it).
+            filters = {"allowed": [r.allowed for r in group]} if any(r.allowed is not None for r in group) else {}
             try:
                 answers = reader.search_batch(
                     np.stack([r.vector for r in group]),
                     [r.k for r in group],
                     [r.offset for r in group],
                     [r.min_score for r in group],
+                    **filters,
                 )
             except Exception as exc:  # noqa: BLE001 - handed to the callers of this reader
                 for r in group:
@@ -256,11 +266,20 @@ class QueryEncoder:
 
 
 def _search_request(
-    reader: IndexReader, text: str | None, vector: np.ndarray | None, k: int, offset: int, min_score: float | None
+    reader: IndexReader,
+    text: str | None,
+    vector: np.ndarray | None,
+    k: int,
+    offset: int,
+    min_score: float | None,
+    allowed: np.ndarray | None = None,
 ) -> _Request:
     """A search request, checked on the caller's thread so bad input fails only its own caller."""
     if k < 1 or offset < 0:
         raise ValueError(f"k must be at least 1 and offset at least 0, not k={k}, offset={offset}")
     if min_score is not None and not -1.0 <= min_score <= 1.0:
         raise ValueError(f"min_score is a cosine between -1 and 1, not {min_score}")
-    return _Request(text, vector, reader, int(k), int(offset), None if min_score is None else float(min_score))
+    if allowed is not None and (not isinstance(allowed, np.ndarray) or allowed.ndim != 1):
+        raise ValueError("allowed must be a 1-d array of segment ids, or None for all")
+    score = None if min_score is None else float(min_score)
+    return _Request(text, vector, reader, int(k), int(offset), score, allowed)

@@ -11,12 +11,15 @@ from app.cli.arguments import add_index_dir, add_model, settings_for
 from app.cli.clipsets import add_views, views_of
 from app.schemas import DEFAULT_TEMPLATE
 
+SEARCH_KINDS = ("video", "photo")  # app.services.search.KINDS, spelt out: --help loads no torch
+
 
 def add_query_commands(commands) -> None:
     search = commands.add_parser("search", help="search the index from the shell")
     search.set_defaults(run=cmd_search)
     search.add_argument("query", help="what to look for, in words")
     search.add_argument("-k", type=int, default=8, help="how many results (default: 8)")
+    search.add_argument("--kind", choices=SEARCH_KINDS, help="only segments of videos, or only photos (default: both)")
     search.add_argument("--json", action="store_true", help="print JSON like GET /search")
     add_index_dir(search)
     add_model(search, "default: the index's own")
@@ -53,7 +56,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     service = VidseekService(settings)
     query = args.query.strip()
     started = time.perf_counter()
-    hits, total = service.search_text(query, args.k)
+    hits, total = service.search_text(query, args.k, kind=args.kind)
     took_ms = (time.perf_counter() - started) * 1000
     if args.json:  # the body GET /search answers with
         response = SearchResponse(query=query, took_ms=round(took_ms, 2), total=total, results=[result_of(h) for h in hits])

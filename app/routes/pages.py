@@ -9,6 +9,9 @@ from fastapi.responses import HTMLResponse
 
 from app.deps import ServiceDep
 from app.routes.rendering import PAGE_METHODS, render
+from app.services import VidseekService
+from app.services.search import KINDS
+from indexer import PHOTO_KIND
 
 router = APIRouter(include_in_schema=False)
 MAX_DISPLAY_CHOICES = [4, 8, 16, 32]
@@ -20,8 +23,16 @@ def _segment_id(raw: str) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
+def _has_photos(service: VidseekService) -> bool:
+    """Whether the current index holds photos: only then does the page offer "Show: All, Videos, Photos"."""
+    reader = service.reader
+    return reader is not None and len(reader.segment_ids(PHOTO_KIND)) > 0
+
+
 @router.api_route("/", methods=PAGE_METHODS, response_class=HTMLResponse)
-def search_page(request: Request, service: ServiceDep, q: str = "", k: str = "", min_score: str = "", like: str = ""):
+def search_page(
+    request: Request, service: ServiceDep, q: str = "", k: str = "", min_score: str = "", like: str = "", kind: str = ""
+):
     # The page never fails on odd query-string values: it falls back to defaults and lets /search judge.
     max_display = int(k) if k.isdigit() and int(k) in MAX_DISPLAY_CHOICES else DEFAULT_MAX_DISPLAY
     try:
@@ -36,6 +47,8 @@ def search_page(request: Request, service: ServiceDep, q: str = "", k: str = "",
         "k": max_display,
         "ks": MAX_DISPLAY_CHOICES,
         "min_score": score,
+        "kind": kind if kind in KINDS else None,
+        "has_photos": _has_photos(service),
         "examples": request.app.state.examples,
     }
     return render(request, "index.html", service, context)

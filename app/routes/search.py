@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,10 @@ K = Annotated[int, Query(ge=1, le=100, description="how many results")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="results to skip (paging)")]
 MinScore = Annotated[
     float | None, Query(ge=-1.0, le=1.0, allow_inf_nan=False, description="hide results scoring below this cosine")
+]
+Kind = Annotated[
+    Literal["video", "photo"] | None,
+    Query(description="only segments of videos, or only photos (the top k among those; total counts only them)"),
 ]
 
 
@@ -49,13 +53,15 @@ def search(
     k: K = 8,
     offset: Offset = 0,
     min_score: MinScore = None,
+    kind: Kind = None,
 ) -> SearchResponse:
-    """Rank the index's segments by cosine to the words ``q``, or to the segment ``like`` (exactly one of them)."""
+    """Rank the index's segments by cosine to the words ``q``, or to the segment ``like`` (exactly one of them);
+    only those of videos or of photos with ``kind``."""
     if (q is None) == (like is None):
         raise HTTPException(422, "give exactly one of q (words to search for) or like (a segment id)")
     started = time.perf_counter()
     if like is not None:
-        record, hits, total = service.search_like(like, k, offset, min_score)
+        record, hits, total = service.search_like(like, k, offset, min_score, kind=kind)
         return SearchResponse(
             query="",
             mode="like",
@@ -69,7 +75,7 @@ def search(
         raise HTTPException(422, "q must contain some text")
     if has_control_characters(query):
         raise HTTPException(422, "q must not contain control characters")
-    hits, total = service.search_text(query, k, offset, min_score)
+    hits, total = service.search_text(query, k, offset, min_score, kind=kind)
     return SearchResponse(query=query, took_ms=_ms_since(started), total=total, results=_results(hits))
 
 
@@ -103,10 +109,16 @@ _IMAGE_BODY = {
     responses={413: {}, 415: {}, 422: {}, 503: {}},
 )
 async def search_image(
-    request: Request, service: ServiceDep, settings: SettingsDep, k: K = 8, offset: Offset = 0, min_score: MinScore = None
+    request: Request,
+    service: ServiceDep,
+    settings: SettingsDep,
+    k: K = 8,
+    offset: Offset = 0,
+    min_score: MinScore = None,
+    kind: Kind = None,
 ) -> SearchResponse:
     """Query by picture: multipart ``file`` (PNG, JPEG, WebP, GIF, BMP), embedded as a one-frame clip by the
-    video encoder; ``k``, ``offset`` and ``min_score`` are query parameters as for GET /search."""
+    video encoder; ``k``, ``offset``, ``min_score`` and ``kind`` are query parameters as for GET /search."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise HTTPException(415, "send multipart/form-data with the picture in the field 'file'")
@@ -118,7 +130,8 @@ async def search_image(
     if not data:
         raise HTTPException(422, "the uploaded file is empty")
     started = time.perf_counter()
-    hits, total = await run_in_threadpool(service.search_image, data, k, offset, min_score)  # NotAnImageError: 422
+    # NotAnImageError: 422
+    hits, total = await run_in_threadpool(service.search_image, data, k, offset, min_score, kind=kind)
     return SearchResponse(query="", mode="image", took_ms=_ms_since(started), total=total, results=_results(hits))
 
 

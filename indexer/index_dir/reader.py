@@ -28,7 +28,7 @@ from indexer.index_dir.catalog import (
     describe_url,
 )
 from indexer.index_dir.flat_search import Hits, VectorSearch
-from indexer.index_dir.layout import SEARCH, VECTORS, thumbnail_path
+from indexer.index_dir.layout import SEARCH, VECTORS, preview_path, sprite_paths, thumbnail_path
 from indexer.index_dir.manifest import Manifest, catalog_url, published
 from indexer.index_dir.records import SegmentRecord, VideoRecord
 from indexer.index_dir.video_files import VideoFile, open_indexed_file
@@ -48,6 +48,7 @@ class IndexReader:
         search_file = self.generation / (SEARCH if self.manifest.index_type != "flat" else VECTORS)
         self.index = tune_for_search(faiss.read_index(str(search_file)))
         self._search = VectorSearch(self.index, self.bf16_scan)
+        self._segment_ids: dict[str | None, np.ndarray] = {}
         url = catalog_url(self.root, self.generation, self.manifest, db_url, readonly=True)
         self.engine = connect(url, readonly=True)
         try:
@@ -65,17 +66,27 @@ class IndexReader:
         self.engine.dispose()
 
     # -- vectors
-    def search(self, query: np.ndarray, k: int, offset: int = 0, min_score: float | None = None) -> tuple[Hits, int]:
-        """Top ``offset..offset+k`` (segment id, score) by inner product, and how many match in all."""
+    def search(
+        self, query: np.ndarray, k: int, offset: int = 0, min_score: float | None = None, allowed: np.ndarray | None = None
+    ) -> tuple[Hits, int]:
+        """Top ``offset..offset+k`` (segment id, score) by inner product, and how many match in all; among the
+        segment ids ``allowed`` only, when given (e.g. :meth:`segment_ids` of a kind)."""
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
-        return self.search_batch(query, [k], [offset], [min_score])[0]
+        return self.search_batch(query, [k], [offset], [min_score], None if allowed is None else [allowed])[0]
 
     def search_batch(
-        self, queries: np.ndarray, ks: Sequence[int], offsets: Sequence[int], min_scores: Sequence[float | None]
+        self,
+        queries: np.ndarray,
+        ks: Sequence[int],
+        offsets: Sequence[int],
+        min_scores: Sequence[float | None],
+        allowed: Sequence[np.ndarray | None] | None = None,
     ) -> list[tuple[Hits, int]]:
-        """:meth:`search` for many queries at once: row ``i`` of ``queries`` [N, D] with ``ks[i]``, ``offsets[i]``
-        and ``min_scores[i]``. The vectors are read once for all N, far cheaper than N searches."""
-        return self._search.search_batch(queries, ks, offsets, min_scores)
+        """:meth:`search` for many queries at once: row ``i`` of ``queries`` [N, D] with ``ks[i]``, ``offsets[i]``,
+        ``min_scores[i]`` and ``allowed[i]`` (sorted segment ids; None: all). The vectors are read once for all N,
+        far cheaper than N searches; a filter restricts the search itself (the true top among the allowed, see
+        :meth:`VectorSearch.search_batch <indexer.index_dir.flat_search.VectorSearch.search_batch>`)."""
+        return self._search.search_batch(queries, ks, offsets, min_scores, allowed)
 
     def segment_vector(self, segment_id: int) -> np.ndarray | None:
         """An indexed segment's own vector (None: no such segment)."""
@@ -86,6 +97,27 @@ class IndexReader:
 
     def thumbnail_path(self, segment_id: int) -> Path:
         return thumbnail_path(self.root, segment_id)
+
+    def preview_path(self, video_id: int) -> Path:
+        """A video's browser-playable preview (H.264 in MP4), where the preview stage made one."""
+        return preview_path(self.root, video_id)
+
+    def sprite_paths(self, video_id: int) -> tuple[Path, Path]:
+        """A video's sprite sheet (JPEG) and its WebVTT thumbnails track, where the preview stage made them."""
+        return sprite_paths(self.root, video_id)
+
+    def segment_ids(self, kind: str | None = None) -> np.ndarray:
+        """The ids of the indexed segments (of files of ``kind`` when given), sorted: what a filtered search may
+        return. Read once per kind: a published generation never changes."""
+        if kind not in self._segment_ids:
+            query = select(Segment.id).order_by(Segment.id)
+            if kind is not None:
+                query = query.join(Video, Segment.video_id == Video.id).where(Video.kind == kind)
+            with Session(self.engine) as session:
+                ids = np.fromiter(session.scalars(query), dtype=np.int64)
+            ids.setflags(write=False)  # read-only: a search may then cache the rows these ids are at
+            self._segment_ids[kind] = ids
+        return self._segment_ids[kind]
 
     # -- the catalog, as records
     def segments(self, ids: Iterable[int]) -> dict[int, SegmentRecord]:
@@ -156,7 +188,16 @@ def index_catalog_revision(root: Path, db_url: str | None = None) -> str | None:
 
 
 def _segment_rows():
-    return select(Segment.id, Segment.video_id, Video.path, Segment.start, Segment.end).join(Video, Segment.video_id == Video.id)
+    return select(
+        Segment.id,
+        Segment.video_id,
+        Video.path,
+        Segment.start,
+        Segment.end,
+        Video.kind,
+        Video.preview_bytes.is_not(None),
+        Video.sprite_bytes.is_not(None),
+    ).join(Video, Segment.video_id == Video.id)
 
 
 def _video_record(video: Video, segments: int) -> VideoRecord:
@@ -175,6 +216,14 @@ def _video_record(video: Video, segments: int) -> VideoRecord:
         size=video.size,
         device=video.device,
         inode=video.inode,
+        kind=video.kind,
+        container=video.container,
+        codec=video.codec,
+        audio_codecs=video.audio_codecs,
+        playable=video.playable,
+        preview_bytes=video.preview_bytes,
+        sprite_bytes=video.sprite_bytes,
+        preview_error=video.preview_error,
     )
 
 

@@ -1,4 +1,34 @@
-// The search form's "max display" and "min score" controls: what they read, and what a change in them asks for.
+// The search form's "show", "max display" and "min score" controls: what they read, and what a change in them asks
+// for.
+
+/** The kinds of file a search may be limited to (GET /search's kind=); null is all of them. */
+export const KINDS = ["video", "photo"];
+
+/** A kind from the URL, a history entry or the server: one of KINDS, else null (all). */
+export function validKind(v) {
+  return KINDS.includes(v) ? v : null;
+}
+
+/** "Show: All · Videos · Photos": a select that the page has only where the index holds photos (select null:
+ * there is none, and every search is over all kinds). */
+export class MediaKind {
+  constructor(select) {
+    this.select = select;
+  }
+
+  read() {
+    return this.select ? validKind(this.select.value) : null;
+  }
+
+  show(kind) {
+    if (this.select) this.select.value = validKind(kind) || "";
+  }
+
+  /** onChange(kind): the choice changed (null = all). */
+  wire(onChange) {
+    if (this.select) this.select.addEventListener("change", () => onChange(this.read()));
+  }
+}
 
 /** "Max display": one of the choices `ks`; `fallback` when the select shows another value. */
 export class MaxDisplay {

@@ -1,7 +1,9 @@
 // Searches in the address bar and the back button. Words and segments live in the URL (/?q=…&k=8,
-// /?like=ID&k=8) so results can be shared and "back" works; a picture cannot, so its history entry only replays
-// while the page still holds that picture (the `picture` arguments: {file, id} or null).
+// /?like=ID&k=8, with &min_score= and &kind=photo where set) so results can be shared and "back" works; a picture
+// cannot, so its history entry only replays while the page still holds that picture (the `picture` arguments:
+// {file, id} or null).
 
+import { validKind } from "./controls.js";
 import { segmentIdOf } from "./urls.js";
 
 /** What a history entry stores for search params p: plain values only. */
@@ -14,6 +16,7 @@ export function historyState(p) {
     image: q.mode === "image" ? q.id : null,
     k: p.k,
     minScore: p.minScore,
+    kind: p.kind || null,
   };
 }
 
@@ -36,6 +39,7 @@ export class SearchHistory {
     if (p.query.mode === "like") sp.set("like", String(p.query.like));
     sp.set("k", String(p.k));
     if (p.minScore != null) sp.set("min_score", String(p.minScore));
+    if (p.kind) sp.set("kind", p.kind);
     return `${this.pagePath}?${sp.toString()}`;
   }
 
@@ -47,7 +51,7 @@ export class SearchHistory {
     if (st.mode === "image") {
       query = picture && picture.id === st.image ? { mode: "image", file: picture.file, id: picture.id } : null;
     }
-    return { query, k, minScore: validMinScore(st.minScore) };
+    return { query, k, minScore: validMinScore(st.minScore), kind: validKind(st.kind) };
   }
 
   /** Search params from the address bar (an entry without a state, e.g. one typed in). */
@@ -63,6 +67,7 @@ export class SearchHistory {
         like,
         k: sp.get("k"),
         minScore: msNum !== null && Number.isFinite(msNum) ? msNum : null,
+        kind: sp.get("kind"),
       },
       picture
     );
@@ -94,5 +99,6 @@ export function landingParams(initial, typed, k) {
     query: like !== null ? { mode: "like", like } : { mode: "text", q: words },
     k,
     minScore: validMinScore(initial.min_score),
+    kind: validKind(initial.kind),
   };
 }

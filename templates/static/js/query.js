@@ -1,6 +1,6 @@
 // What a search is. A query is one of three things: words ({mode: "text", q}), an indexed segment ("more like
 // this", {mode: "like", like}) or a picture ({mode: "image", file, id}). A search's params are
-// {query, k, minScore} (minScore null = no limit).
+// {query, k, minScore, kind} (minScore null = no limit; kind "video" or "photo", null = all).
 
 export function isEmpty(query) {
   return query.mode === "text" && !query.q;
@@ -14,13 +14,21 @@ function queryKey(query) {
 
 /** Whether two searches ask the same thing (typing a trailing space does not search again). */
 export function sameParams(a, b) {
-  return !!a && !!b && queryKey(a.query) === queryKey(b.query) && a.k === b.k && a.minScore === b.minScore;
+  return (
+    !!a &&
+    !!b &&
+    queryKey(a.query) === queryKey(b.query) &&
+    a.k === b.k &&
+    a.minScore === b.minScore &&
+    (a.kind || null) === (b.kind || null)
+  );
 }
 
 /** The [url, init] that fetches one page of results, from `offset`, at `searchUrl` ("/search"). */
 export function searchRequest(searchUrl, p, offset) {
   const sp = new URLSearchParams({ k: String(p.k), offset: String(offset) });
   if (p.minScore != null) sp.set("min_score", String(p.minScore));
+  if (p.kind) sp.set("kind", p.kind);
   const q = p.query;
   if (q.mode === "image") {
     const body = new FormData();

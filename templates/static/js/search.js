@@ -1,12 +1,12 @@
 // vidseek search page (the entry point; templates/index.html loads it as a module). Plain ES2020, no
-// dependencies: the page works offline. Search as you type, "max display", "min score", "more like this",
+// dependencies: the page works offline. Search as you type, "show", "max display", "min score", "more like this",
 // query by picture, history and the "/" key are wired here; the modules beside it do the work.
 //
 // Everything coming from the server or the URL is put into the page with textContent / properties only (never
 // innerHTML), and URLs are checked to be http(s) before they are used as src/href.
 
 import { showQuery } from "./banner.js";
-import { MaxDisplay, MinScore } from "./controls.js";
+import { MaxDisplay, MediaKind, MinScore } from "./controls.js";
 import { landingParams, SearchHistory } from "./history.js";
 import { markReady, statusLine } from "./page.js";
 import { HeldPicture, refusalOf, takeFromDrop, takeFromPaste, takeFromPicker } from "./picture.js";
@@ -31,7 +31,7 @@ const loadMoreBtn = $("#load-more");
 const bannerEls = { banner: $("#query-banner"), image: $("#query-banner-image"), text: $("#query-banner-text") };
 const setStatus = statusLine(statusEl);
 
-/** The server's initial state (#vidseek-state): {query, like, k, ks, min_score, has_index}. */
+/** The server's initial state (#vidseek-state): {query, like, k, ks, min_score, kind, has_index}. */
 function readInitial() {
   try {
     const node = document.getElementById("vidseek-state");
@@ -55,6 +55,7 @@ let lastTypedAt = 0; // when the last typed search was sent (ms)
 
 const maxDisplay = new MaxDisplay(kSelect, KS, INITIAL_K);
 const minScore = new MinScore({ input: $("#min-score"), range: $("#min-score-range"), clear: $("#min-score-clear") });
+const mediaKind = new MediaKind($("#kind")); // absent unless the index holds photos
 const picture = new HeldPicture();
 const searchHistory = new SearchHistory({ ks: KS, defaultK: DEFAULT_K, pagePath: window.location.pathname || "/" });
 const grid = new ResultGrid(resultsEl, searchLike);
@@ -78,7 +79,12 @@ function pin(query, like) {
 }
 
 function readParams() {
-  return { query: pinned || { mode: "text", q: qInput.value.trim() }, k: maxDisplay.read(), minScore: minScore.validate() };
+  return {
+    query: pinned || { mode: "text", q: qInput.value.trim() },
+    k: maxDisplay.read(),
+    minScore: minScore.validate(),
+    kind: mediaKind.read(),
+  };
 }
 
 function hasQuery() {
@@ -99,6 +105,7 @@ function showParams(p) {
   qInput.value = p.query && p.query.mode === "text" ? p.query.q : "";
   maxDisplay.show(p.k);
   minScore.show(p.minScore);
+  mediaKind.show(p.kind);
 }
 
 // ------------------------------------------------------------ searching
@@ -169,7 +176,8 @@ function unpin() {
   searcher.abort();
   searcher.clear();
   setStatus("", "");
-  searchHistory.record({ query: { mode: "text", q: "" }, k: maxDisplay.read(), minScore: minScore.validate() ?? null }, "push");
+  const cleared = { query: { mode: "text", q: "" }, k: maxDisplay.read(), minScore: minScore.validate() ?? null };
+  searchHistory.record({ ...cleared, kind: mediaKind.read() }, "push");
   document.title = titleOf({ mode: "text", q: "" });
   qInput.focus();
 }
@@ -202,6 +210,9 @@ function wireSearchBox() {
 
 function wireControls() {
   kSelect.addEventListener("change", () => {
+    if (hasQuery()) searchNow();
+  });
+  mediaKind.wire(() => {
     if (hasQuery()) searchNow();
   });
   minScore.wire({
@@ -244,7 +255,7 @@ function replay(ev) {
   typingEntry = false;
   if (!p.query) {
     // A picture search from before a reload: the picture is gone.
-    showParams({ query: { mode: "text", q: "" }, k: p.k, minScore: p.minScore });
+    showParams({ query: { mode: "text", q: "" }, k: p.k, minScore: p.minScore, kind: p.kind });
     searcher.abort();
     searcher.clear();
     setStatus("That was a search by picture: pick the picture again to repeat it.", "");

@@ -11,6 +11,10 @@ const UNEXPECTED = "Search failed: the server sent an unexpected response. Reloa
 /** What the status line says when a search found nothing, by what it asked. */
 function nothingFound(p) {
   if (p.minScore != null) return `No clips score ${formatScore(p.minScore)} or more. Lower the minimum score, or clear it.`;
+  if (p.kind) {
+    const what = p.kind === "photo" ? "photos" : "videos";
+    return `No ${what} ${p.query.mode === "text" ? "matched" : "to compare with"}. Show all to search everything.`;
+  }
   return p.query.mode === "text" ? "No clips matched. Try other words." : "No other clips in the index to compare with.";
 }
 
@@ -23,7 +27,7 @@ export class Searcher {
    */
   constructor({ searchUrl, grid, results, loadMore, setStatus, history, onLike, beforeRun }) {
     Object.assign(this, { searchUrl, grid, results, loadMore, setStatus, history, onLike, beforeRun });
-    this.current = null; // what the grid shows (or is loading): {query, k, minScore, offset, total, shown, tookMs}
+    this.current = null; // what the grid shows (or is loading): {query, k, minScore, kind, offset, total, shown, tookMs}
     this.seq = 0; // request counter: only the newest response is used
     this.controller = null; // AbortController of the in-flight request
   }
@@ -119,7 +123,7 @@ export class Searcher {
   more() {
     const c = this.current;
     if (!c || !c.query) return;
-    this.run({ query: c.query, k: c.k, minScore: c.minScore }, { history: "none", offset: c.offset + c.k });
+    this.run({ query: c.query, k: c.k, minScore: c.minScore, kind: c.kind }, { history: "none", offset: c.offset + c.k });
   }
 
   /** Drop the request in flight: any late answer is ignored. */
