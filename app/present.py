@@ -1,14 +1,16 @@
 """How results read to people and clients, in one place: the JSON shape of a hit (used by the routes and the CLI's
---json) and the clock and date formats (used by the pages, their script's twin in templates/static, and the CLI)."""
+--json), the URLs a file is served at, how a file plays, byte sizes, and the clock and date formats (used by the
+pages, their script's twin in templates/static, and the CLI)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from app.schemas import SearchResult
-from indexer import SegmentRecord
+from indexer import PHOTO_KIND, SegmentRecord, VideoRecord
 
 if TYPE_CHECKING:
     from app.services import Hit
@@ -34,12 +36,38 @@ def built_at(iso: str | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M") + (" UTC" if when.tzinfo is not None else "")
 
 
+@dataclass(frozen=True)
+class MediaUrls:
+    """Where a catalogued file is served: ``video_url`` what a browser plays (the preview when there is one; None
+    for a photo), ``original_url`` the file as it is, ``image_url`` a photo as a browser shows it (None for a
+    video), ``sprites_url`` the WebVTT thumbnails track for scrubbing (None: none)."""
+
+    video_url: str | None
+    original_url: str
+    image_url: str | None
+    sprites_url: str | None
+
+
+def media_urls(video_id: int, kind: str, preview: bool, sprites: bool) -> MediaUrls:
+    """The URLs of a file (the media routes' paths, in one place: the hit's JSON and the player page use them)."""
+    original = f"/videos/{video_id}"
+    if kind == PHOTO_KIND:
+        return MediaUrls(None, original, f"/photos/{video_id}", None)
+    return MediaUrls(
+        f"/previews/{video_id}.mp4" if preview else original,
+        original,
+        None,
+        f"/sprites/{video_id}.vtt" if sprites else None,
+    )
+
+
 def result_of(hit: Hit) -> SearchResult:
     """One hit as the API returns it (the CLI's --json uses this too)."""
     return segment_result(hit.segment, hit.score)
 
 
 def segment_result(segment: SegmentRecord, score: float) -> SearchResult:
+    urls = media_urls(segment.video_id, segment.kind, segment.preview, segment.sprites)
     return SearchResult(
         segment_id=segment.segment_id,
         video_id=segment.video_id,
@@ -47,6 +75,51 @@ def segment_result(segment: SegmentRecord, score: float) -> SearchResult:
         start=segment.start,
         end=segment.end,
         score=score,
-        video_url=f"/videos/{segment.video_id}",
+        kind=PHOTO_KIND if segment.kind == PHOTO_KIND else "video",
+        video_url=urls.video_url,
+        original_url=urls.original_url,
+        image_url=urls.image_url,
         thumbnail_url=f"/thumbnails/{segment.segment_id}.jpg",
+        sprites_url=urls.sprites_url,
     )
+
+
+def plays_as(video: VideoRecord) -> str:
+    """How the library page says a file reaches the browser: its preview, the file as it is, or why neither."""
+    if video.kind == PHOTO_KIND:
+        return "picture"
+    if video.preview_bytes is not None:
+        return "preview"
+    if video.preview_error:
+        return f"original (no preview: {video.preview_error})"
+    if video.playable is None:
+        return "not probed"
+    return "original" if video.playable else "original (a browser may not play it)"
+
+
+def byte_size(n: int | float) -> str:
+    """1234 -> "1.23 kB", 12_300_000 -> "12.3 MB" (decimal units, three significant digits)."""
+    value = float(max(n, 0))
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 999.5:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
+        value /= 1000
+    return f"{value:,.3g} TB" if value < 999.5 else f"{value:,.0f} TB"
+
+
+def share(part: int, whole: int) -> str:
+    """``part`` as a percentage of ``whole``: "2.1 %", "35 %", "< 0.1 %"."""
+    if whole <= 0:
+        return "–"
+    pct = 100 * part / whole
+    if 0 < pct < 0.1:
+        return "< 0.1 %"
+    return f"{pct:.0f} %" if pct >= 10 else f"{pct:.1f} %"
+
+
+def preview_disk_use(preview_bytes: int, original_bytes: int) -> str:
+    """What the previews and sprite sheets take on disk beside the originals: "12.3 MB · 2.1 % of the originals'
+    580 MB" (the library page's index facts)."""
+    if preview_bytes <= 0:
+        return f"none · the originals take {byte_size(original_bytes)}"
+    return f"{byte_size(preview_bytes)} · {share(preview_bytes, original_bytes)} of the originals' {byte_size(original_bytes)}"

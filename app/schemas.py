@@ -19,8 +19,17 @@ class SearchResult(BaseModel):
     start: float
     end: float
     score: float
-    video_url: str
-    thumbnail_url: str
+    kind: Literal["video", "photo"] = Field("video", description="what the file is: a video, or a photo (a one-frame clip)")
+    video_url: str | None = Field(
+        description="what a browser plays: the video's preview (H.264 in MP4) when it has one, else the file as it is; "
+        "null for a photo"
+    )
+    original_url: str = Field(description="the file as it is in the library (for downloads)")
+    image_url: str | None = Field(None, description="a photo as a browser shows it (JPEG, PNG, WebP or GIF); null for a video")
+    thumbnail_url: str = Field(description="the segment's poster (JPEG)")
+    sprites_url: str | None = Field(
+        None, description="the video's WebVTT thumbnails track (cues name tiles of a sprite sheet) for scrubbing; null: none"
+    )
 
 
 class SearchResponse(BaseModel):
@@ -32,7 +41,7 @@ class SearchResponse(BaseModel):
     took_ms: float
     total: int = Field(
         description="segments in the index, or those scoring at least min_score when it is given "
-        "(for mode 'like', not counting the query segment)"
+        "(only those of kind when it is given; for mode 'like', not counting the query segment)"
     )
     results: list[SearchResult]
 

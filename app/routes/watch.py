@@ -1,4 +1,5 @@
-"""GET /watch/{video_id}: the player view, a whole video from a moment (?t=) with its segments listed."""
+"""GET /watch/{video_id}: the player view, a whole video from a moment (?t=) with its segments listed and a scrub
+bar over its sprite sheet; for a photo, the photo view."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from app.deps import ServiceDep
 from app.errors import NotFoundError
+from app.present import byte_size, media_urls
 from app.routes.media import MAX_ID
 from app.routes.rendering import PAGE_METHODS, render
 
@@ -45,6 +47,8 @@ def watch_page(request: Request, video_id: int, service: ServiceDep, t: str = ""
         "current": current,
         "start": start,
         "duration": duration,
+        "urls": media_urls(video.video_id, video.kind, video.preview_bytes is not None, video.sprite_bytes is not None),
+        "byte_size": byte_size,
         "problem": None,
     }
     return render(request, "watch.html", service, context)

@@ -11,7 +11,7 @@ from app.batching import QueryEncoder
 from app.errors import NoIndexError, NotAnImageError, NotFoundError
 from app.services.classify import Classifier, Ranking
 from app.services.current_index import CurrentIndex, IndexSummary, model_problems, refuse_other_model
-from app.services.library import Library, LibraryBrowser
+from app.services.library import Library, LibraryBrowser, ServedFile
 from app.services.search import Hit, Ranked, SegmentSearch
 from app.settings import Settings, model_to_load
 from indexer import IndexReader, SegmentRecord, VideoFile, VideoRecord, read_manifest
@@ -27,6 +27,7 @@ __all__ = [
     "NoIndexError",
     "NotAnImageError",
     "NotFoundError",
+    "ServedFile",
     "VideoFile",
     "VidseekService",
     "image_frame",
@@ -75,16 +76,18 @@ class VidseekService:
         return self.index.summary()
 
     # -- search
-    def search_text(self, query: str, k: int, offset: int = 0, min_score: float | None = None) -> Ranked:
-        return self.search.text(query, k, offset, min_score)
+    def search_text(self, query: str, k: int, offset: int = 0, min_score: float | None = None, kind: str | None = None) -> Ranked:
+        return self.search.text(query, k, offset, min_score, kind=kind)
 
     def search_like(
-        self, segment_id: int, k: int, offset: int = 0, min_score: float | None = None
+        self, segment_id: int, k: int, offset: int = 0, min_score: float | None = None, kind: str | None = None
     ) -> tuple[SegmentRecord, list[Hit], int]:
-        return self.search.like(segment_id, k, offset, min_score)
+        return self.search.like(segment_id, k, offset, min_score, kind=kind)
 
-    def search_image(self, data: bytes, k: int, offset: int = 0, min_score: float | None = None) -> Ranked:
-        return self.search.image(data, k, offset, min_score)
+    def search_image(
+        self, data: bytes, k: int, offset: int = 0, min_score: float | None = None, kind: str | None = None
+    ) -> Ranked:
+        return self.search.image(data, k, offset, min_score, kind=kind)
 
     # -- browsing
     def library(self) -> Library:
@@ -95,6 +98,15 @@ class VidseekService:
 
     def video_file(self, video_id: int) -> VideoFile:
         return self.browser.video_file(video_id)
+
+    def preview(self, video_id: int) -> ServedFile:
+        return self.browser.preview(video_id)
+
+    def sprites(self, video_id: int, part: str) -> ServedFile:
+        return self.browser.sprites(video_id, part)
+
+    def photo(self, video_id: int) -> tuple[VideoFile | ServedFile, str]:
+        return self.browser.photo(video_id)
 
     def segment(self, segment_id: int) -> SegmentRecord | None:
         return self.browser.segment(segment_id)

@@ -1,13 +1,16 @@
-// The grid of result cards: one card per segment, with its playing clip, title (a link to the player), time
-// range, score and "More like this". Everything from the server goes in as text or checked URLs, never HTML.
+// The grid of result cards: one card per segment, with its playing clip (scrubbed over its sprite sheet on hover)
+// or its photo, title (a link to the player), time range, score and "More like this". Everything from the server
+// goes in as text or checked URLs, never HTML.
 
 import { clock, clockRange, formatScore, fragNum } from "./format.js";
 import { playWhenVisible, reducedMotion, releaseVideos, safePlay, startsVisible, wireClipLoop } from "./player.js";
+import { scrubCard } from "./scrub.js";
 import { safeUrl } from "./urls.js";
 
-/** The player page for result r, opened at `start`; "" when r names no video. */
+/** The player page for result r, opened at `start` (a photo's view has no time); "" when r names no video. */
 function watchUrl(r, start) {
   if (r.video_id == null) return "";
+  if (r.kind === "photo") return `/watch/${encodeURIComponent(String(r.video_id))}`;
   const sp = new URLSearchParams({ t: fragNum(start), segment: String(r.segment_id) });
   return `/watch/${encodeURIComponent(String(r.video_id))}?${sp.toString()}`;
 }
@@ -39,6 +42,18 @@ function clipVideo(c) {
   return video;
 }
 
+/** A photo's card shows its poster, framed as the clips are. */
+function photoImage(c) {
+  const img = document.createElement("img");
+  img.className = "photo";
+  img.alt = "";
+  img.decoding = "async";
+  img.loading = "lazy";
+  if (c.poster) img.src = c.poster;
+  img.addEventListener("error", () => img.closest(".result")?.classList.add("has-error"));
+  return img;
+}
+
 /** The picture is a second way into the player, for the mouse; the title is the keyboard's. */
 function mediaOf(c, video) {
   const media = element(c.playerUrl ? "a" : "div", "media");
@@ -55,7 +70,7 @@ function mediaOf(c, video) {
 
 function metaOf(c, onLike) {
   const link = element("a", "title", c.title);
-  link.title = `${c.title}: open the player at ${clock(c.start)}`;
+  link.title = c.isPhoto ? `${c.title}: open the photo` : `${c.title}: open the player at ${clock(c.start)}`;
   if (c.playerUrl) link.href = c.playerUrl;
   const scoreEl = element("span", "score", c.score);
   scoreEl.title = "similarity score (cosine, −1 to 1)";
@@ -82,14 +97,17 @@ function playOnHover(card, video) {
 function cardOf(r) {
   const start = Math.max(0, Number(r.start) || 0);
   const end = Math.max(start, Number(r.end) || start);
+  const isPhoto = r.kind === "photo";
   return {
     segmentId: Number(r.segment_id),
+    isPhoto,
     start,
     end,
-    title: r.title == null ? `video ${r.video_id}` : String(r.title),
-    range: clockRange(start, end),
+    title: r.title == null ? `${isPhoto ? "photo" : "video"} ${r.video_id}` : String(r.title),
+    range: isPhoto ? "photo" : clockRange(start, end),
     score: formatScore(r.score),
     videoUrl: safeUrl(r.video_url),
+    spritesUrl: safeUrl(r.sprites_url),
     playerUrl: safeUrl(watchUrl(r, start)),
     poster: safeUrl(r.thumbnail_url),
   };
@@ -103,9 +121,16 @@ function buildCard(r, onLike) {
   card.dataset.start = String(c.start);
   card.dataset.end = String(c.end);
   card.dataset.score = String(Number(r.score));
+  card.dataset.kind = c.isPhoto ? "photo" : "video";
   card.setAttribute("aria-label", `${c.title}, ${c.range}, score ${c.score}`);
+  if (c.isPhoto) {
+    card.append(mediaOf(c, photoImage(c)), metaOf(c, onLike));
+    return { card, video: null };
+  }
   const video = clipVideo(c);
-  card.append(mediaOf(c, video), metaOf(c, onLike));
+  const media = mediaOf(c, video);
+  if (c.spritesUrl) scrubCard(media, c.spritesUrl, c.start, c.end);
+  card.append(media, metaOf(c, onLike));
   if (reducedMotion.matches) playOnHover(card, video);
   return { card, video };
 }
@@ -135,7 +160,7 @@ export class ResultGrid {
       const { card, video } = buildCard(r, this.onLike);
       firstNew = firstNew || card;
       frag.appendChild(card);
-      videos.push(video);
+      if (video) videos.push(video);
     }
     this.container.appendChild(frag);
     videos.forEach(playWhenVisible);
