@@ -13,7 +13,7 @@ CONSTRAINTS := requirements/constraints.txt
 # Real-world test videos (tests/realdata.py): `make testdata` fetches them here once, `make test` points the tests at them.
 VIDSEEK_TESTDATA ?= $(HOME)/.cache/vidseek-testdata
 
-.PHONY: help setup serve demo index test testdata lint lock clean bench-index bench-query bench-ann bench-finetune bench-prompting bench-peer bench-fast-seek
+.PHONY: help setup serve demo index test testdata lint lock clean bench-index bench-query bench-ann bench-finetune bench-prompting bench-peer bench-fast-seek bench-previews
 
 help:
 	@echo "make serve LIBRARY=/path/to/videos [MODEL=ViT-B-32 PRETRAINED=openai|/path/weights.pt]  index + serve on http://$(HOST):$(PORT)/"
@@ -86,6 +86,9 @@ bench-peer: setup
 
 bench-fast-seek: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_fast_seek.py $(BENCH_ARGS)
+
+bench-previews: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_previews.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer import ann  # noqa: E402
+from indexer.index_dir import ann  # noqa: E402
 from indexer.index_dir.ann import build_search_index, tune_for_search  # noqa: E402
 
 
