@@ -8,6 +8,7 @@ from pathlib import Path
 from app.errors import NotFoundError
 from app.services.current_index import CurrentIndex
 from app.services.library import LibraryBrowser
+from indexer import PHOTO_KIND
 from indexer.clips import decode_resampling, decode_short_side, read_clip
 from models import VideoEncoder
 from models.views import classify_views
@@ -55,5 +56,10 @@ class Classifier:
         return self.encoder.classify_vector(vector, labels, template)
 
     def video(self, video_id: int, labels: list[str], template: str) -> Ranking:
+        reader = self.index.require()
+        record = reader.video_record(video_id)
+        if record is not None and record.indexed and record.kind == PHOTO_KIND:
+            # A photo is its one segment, whose vector is the picture's own: nothing to decode again.
+            return self.segment(reader.video_segments(video_id)[0].segment_id, labels, template)
         with self.library.video_file(video_id) as checked:  # the file /videos would serve, never one swapped in since
             return self.file(checked.path, labels, template, 0.0, checked.video.duration)

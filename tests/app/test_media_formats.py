@@ -334,3 +334,12 @@ def test_a_photo_has_a_view_of_its_own(served):
     assert re.search(rf'<img id="photo" src="/photos/{i}" alt="leaf.png"[^>]*width="40" height="30"', html)
     assert f'href="/?like={segment_id}"' in html and f'href="/videos/{i}" download' in html
     assert "<video" not in html and 'id="segments"' not in html and "40×30" in html
+
+
+def test_a_photo_is_classified_by_its_own_vector(served):
+    ids, index_dir, _, client = served
+    i = ids["leaf.png"]
+    segment_id = open_index(index_dir).video_segments(i)[0].segment_id
+    by_video = client.post("/classify", json={"video_id": i, "labels": ["a leaf", "a car"]})
+    by_segment = client.post("/classify", json={"segment_id": segment_id, "labels": ["a leaf", "a car"]})
+    assert by_video.status_code == 200 and by_video.json() == by_segment.json()
