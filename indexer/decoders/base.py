@@ -206,6 +206,29 @@ def open_video_stream(path: Path) -> Iterator[VideoStream]:
         )
 
 
+def decoded_packets(container: av.container.InputContainer, *streams) -> Iterator[tuple[av.stream.Stream, list]]:
+    """(stream, frames) of each packet of ``streams`` demuxed from here on. An undecodable packet is skipped; more
+    than ``MAX_CONSECUTIVE_PACKET_ERRORS`` in a row, or a demuxing error, raise :class:`DecodeError`."""
+    packets = container.demux(*streams)
+    errors = 0
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:
+            raise DecodeError(f"demuxing failed: {failure_reason(exc)}") from exc
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as exc:
+            errors += 1
+            if errors > MAX_CONSECUTIVE_PACKET_ERRORS:
+                raise DecodeError(f"too many undecodable packets: {failure_reason(exc)}") from exc
+            continue
+        errors = 0
+        yield packet.stream, frames
+
+
 def looks_like_text(head: bytes) -> bool:
     """Whether a file's first bytes (``head``, :func:`read_head`) are text, not media: no NUL byte and (almost) no
     other control character, the test ``file`` and git make. Such a file is not handed to FFmpeg, which would read

@@ -22,6 +22,7 @@ from indexer.decoders.base import (
     Frames,
     VideoInfo,
     VideoStream,
+    decoded_packets,
     failure_reason,
     frame_size,
     open_video_stream,
@@ -169,26 +170,8 @@ def _decode_forward(video: VideoStream, picks: FramePicks) -> None:
 
 
 def _decoded_packets(video: VideoStream) -> Iterator[list[av.VideoFrame]]:
-    """The frames of each packet demuxed from here on. An undecodable packet is skipped; more than
-    ``MAX_CONSECUTIVE_PACKET_ERRORS`` in a row, or a demuxing error, fail the read."""
-    packets = video.container.demux(video.stream)
-    errors = 0
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            return
-        except av.FFmpegError as exc:
-            raise DecodeError(f"demuxing failed: {failure_reason(exc)}") from exc
-        try:
-            frames = packet.decode()
-        except av.FFmpegError as exc:
-            errors += 1
-            if errors > MAX_CONSECUTIVE_PACKET_ERRORS:
-                raise DecodeError(f"too many undecodable packets: {failure_reason(exc)}") from exc
-            continue
-        errors = 0
-        yield frames
+    """The frames of each packet of the video stream demuxed from here on (:func:`decoded_packets`)."""
+    return (frames for _, frames in decoded_packets(video.container, video.stream))
 
 
 def _decode_buffered(video: VideoStream, picks: FramePicks) -> None:

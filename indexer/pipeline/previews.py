@@ -103,14 +103,14 @@ def preview_task(work: PreviewWork, root: str, mode: str, threads: int) -> Previ
 
 
 def _sprites(work: PreviewWork, root: str, preview: Path, media) -> int:
-    """The sprite sheet: from the preview where there is one (the same clock as the indexer's; decoding 360p H.264
-    costs about a twenty-fifth of a 1080p original), else from the original's keyframes nearest each tile's time
-    (one frame decoded per tile, instead of every frame of a file the browser plays anyway)."""
+    """The sprite sheet, from the preview where there is one (the same clock as the indexer's; decoding 360p H.264
+    costs about a twenty-fifth of a 1080p original), else from the original. Exact frames either way: the nearest
+    keyframes would be cheaper, but a file with 10 s between keyframes would scrub through one picture."""
     from indexer.previews import make_sprites
 
-    source, decoder = (preview, "pyav") if preview.is_file() else (Path(work.path), "pyav-keyframes")
+    source = preview if preview.is_file() else Path(work.path)
     sheet, vtt = sprite_paths(root, work.video_id)
-    return make_sprites(source, sheet, vtt, work.duration or (media.duration or 0.0), decoder=decoder).bytes
+    return make_sprites(source, sheet, vtt, work.duration or (media.duration or 0.0)).bytes
 
 
 def make_previews(writer: IndexWriter, options: BuildOptions, report: BuildReport) -> None:

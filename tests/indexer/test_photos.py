@@ -3,7 +3,6 @@ and a photo's vector exactly the one a search by the same picture computes, on t
 whatever backend decodes the build's videos."""
 
 import io
-import logging
 import shutil
 from pathlib import Path
 
@@ -167,19 +166,6 @@ def test_a_photo_is_indexed_as_search_by_picture_encodes_it(photo_library, photo
         shown = np.asarray(Image.open(io.BytesIO(poster)).convert("RGB"))
         assert shown.shape == picture.shape[1:]  # the poster is the photo, as decoded for the model
         assert np.abs(shown.astype(int) - picture[0].astype(int)).mean() < 3
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.data")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RAY_AUTH_MODE", "disabled")  # no token written under ~/.ray for a throwaway instance
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, logging_level=logging.WARNING)
-        try:
-            yield ray
-        finally:
-            ray.shutdown()
 
 
 def test_the_ray_runner_indexes_photos_as_the_local_one(local_ray, photo_library, photo_index, _tiny_encoder, tmp_path):

@@ -1,6 +1,5 @@
 """Indexing on Ray (a small local instance) writes the index and catalog of the single-process build."""
 
-import logging
 import os
 import pickle
 import shutil
@@ -40,19 +39,6 @@ class CrashingDecoder(PyAVDecoder):
 def options(library, index_dir, **kw):
     defaults = dict(frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False)  # as conftest's built_index
     return BuildOptions(library, index_dir, **{**defaults, **kw})
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.data")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RAY_AUTH_MODE", "disabled")  # no token written under ~/.ray for a throwaway instance
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 2**20, logging_level=logging.WARNING)
-        try:
-            yield ray
-        finally:
-            ray.shutdown()
 
 
 def snapshot(index_dir, library):
