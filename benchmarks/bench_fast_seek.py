@@ -219,6 +219,7 @@ def bench_gop(bench: Bench, n: int, gop: int | None, work: Path) -> list[dict]:
             decoder=decoder,
             rebuild=True,
             progress=False,
+            previews="off",  # the decoders' cost alone
         )
         build_rates = []
         for _ in range(args.build_repeats):

@@ -116,6 +116,7 @@ def measure_model(encoder, args, library: Path, decoded: dict, tmp: Path, name: 
         batch_size=args.batch_size,
         workers=args.workers,
         progress=False,
+        previews="off",  # the decode-and-embed pipeline against its stages; what previews cost: make bench-previews
     )
     batch_size = options.batch_size = batch_size_for(encoder, options)  # as index build sizes it
     encode_only(encoder, clips[:batch_size], batch_size)  # warm-up
