@@ -155,8 +155,9 @@ class PreviewRunner:
                     self.clock.submitted(future)
                 done, _ = wait(list(self.in_flight), timeout=1.0, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._record(self._result(future))
-                    progress.update(1)
+                    if future in self.in_flight:  # not one of a broken pool's, already retried by _restart
+                        self._record(self._result(future))
+                        progress.update(1)
                 if not done:
                     self._check_timeouts(queue)
                 if time.monotonic() - self.last_checkpoint >= self.options.checkpoint_seconds and (queue or self.in_flight):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from indexer.index_dir.catalog import Video
-from indexer.index_dir.layout import preview_path, sprite_paths
+from indexer.index_dir.layout import MANIFEST, current_generation, preview_path, sprite_paths
 from indexer.index_dir.manifest import Manifest
 from indexer.index_dir.reader import open_index
 from indexer.index_dir.writer import IndexWriter
@@ -129,11 +129,52 @@ def test_rows_probed_as_unknown_are_probed_again(tiny_encoder, media, tmp_path):
     """A row whose probe is missing (as after the 0003 migration) is probed on the next build."""
     index_dir = tmp_path / "index"
     build(tiny_encoder, media, index_dir)
-    from indexer.index_dir.layout import MANIFEST, current_generation
-
-    writer = IndexWriter(index_dir, Manifest.read(current_generation(index_dir) / MANIFEST))
+    writer = IndexWriter(index_dir, Manifest.read(published_manifest(index_dir)))
     writer.session.execute(update(Video).values(playable=None, container=None, codec=None))
     writer.publish()
     report = build(tiny_encoder, media, index_dir)
     assert report.indexed == 0 and report.previews == 0  # the preview exists: only the probe was missing
     assert rows(index_dir)["mpeg4.avi"].codec == "mpeg4"
+
+
+def test_a_crashed_preview_worker_costs_one_preview_and_the_stage_goes_on(tiny_encoder, tmp_path):
+    """A preview worker killed mid-task (a decoder crash, the OOM killer): its video is recorded as crashed, the other
+    one in flight is made on a new pool, the build is not stopped."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from indexer.pipeline.options import BuildReport
+    from indexer.pipeline.previews import CRASHED, PreviewRunner, work_for
+
+    library, index_dir = tmp_path / "library", tmp_path / "index"
+    library.mkdir()
+    for name in ("mpeg4.avi", "mpeg2.mpg"):
+        write_sample(library, name, seconds=40.0, size=(640, 360))  # a few seconds of transcoding each
+    build(tiny_encoder, library, index_dir, previews="off")
+    writer = IndexWriter(index_dir, Manifest.read(published_manifest(index_dir)))
+    videos = {v.id: v for v in writer.indexed_videos()}
+    options = BuildOptions(library, index_dir, workers=2, progress=False)
+    report = BuildReport()
+    runner = PreviewRunner(writer, options, report, videos, "auto")
+    todo = [work_for(v, index_dir, "auto") for v in videos.values()]
+    thread = threading.Thread(target=runner.run, args=(todo,))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (runner.pool.started == 2 and any(f.running() for f in list(runner.in_flight))):
+        assert time.monotonic() < deadline, "the preview workers never started"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(next(pid for pid in runner.pool.pids if pid), signal.SIGKILL)
+    thread.join(120)
+    assert not thread.is_alive()
+    writer.publish()
+    assert [reason for _, reason in report.preview_failed] == [CRASHED]
+    assert report.previews == 1  # the other video's preview was made after all
+    made = [v for v in rows(index_dir).values() if v.preview_bytes]
+    assert len(made) == 1 and preview_path(index_dir, made[0].id).is_file()
+
+
+def published_manifest(index_dir: Path) -> Path:
+    return current_generation(index_dir) / MANIFEST
