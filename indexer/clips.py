@@ -7,7 +7,7 @@ Torch-free on purpose (workers are spawned; importing torch there would cost sec
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,8 @@ from indexer.decoders import VideoInfo, encode_jpeg, get_decoder, require_media
 from indexer.decoders.base import read_frames
 from indexer.decoders.photo import MAX_IMAGE_PIXELS, image_frame  # noqa: F401 - re-exported: a picture searched by is scaled as an indexed photo
 from indexer.decoders.resample import OPENCV_BILINEAR, SWSCALE
-from indexer.segment import Segment, sample_frame_times, segments_for
+from indexer.segment import Segment, sample_frame_times
+from indexer.segmenters import SegmentRule, segment_video
 
 POSTER_SHORT_SIDE = 224  # posters are decoded at least this large, whatever the model's input size
 
@@ -45,10 +46,12 @@ class DecodedSegments:
 
 @dataclass
 class OpenedVideo:
-    """A video's first task: its header, and the frames of its first chunk of segments (None: too short for one)."""
+    """A video's first task: its header, its segments (decided here: shots need a pass over every frame), and the
+    frames of its first chunk of segments (None: too short for one)."""
 
     info: VideoInfo
     first: DecodedSegments | None
+    segments: list[Segment] = field(default_factory=list)
 
 
 def chunk_indexes(count: int, step: int) -> list[list[int]]:
@@ -68,26 +71,26 @@ def probe_video(decoder: str, path: str, named_as_media: bool = True) -> VideoIn
 def open_video(
     decoder: str,
     path: str,
-    segment_seconds: float,
+    rule: SegmentRule,
     chunk_segments: int,
     frames: int,
     short_side: int,
     resample: str = SWSCALE,
     named_as_media: bool = True,
 ) -> OpenedVideo:
-    """Probe a video (a photo: :data:`~indexer.decoders.PHOTO_DECODER`) and decode its first chunk of segments in one
-    task (a short video, a photo: all of it). Raises :class:`~indexer.errors.NotMediaError` for a file that is no video
+    """Probe a video (a photo: :data:`~indexer.decoders.PHOTO_DECODER`), cut it into segments by ``rule``
+    (:func:`~indexer.segmenters.segment_video`; shots: a pass over every frame) and decode its first chunk of segments
+    in one task (a short video, a photo: all of it). Raises :class:`~indexer.errors.NotMediaError` for a file that is no video
     (:func:`probe_video`), which a build skips, and :class:`~indexer.errors.DecodeError` for a broken one.
 
     A probe task of its own would cost every file one more round trip through the pool, and a wait in the
-    scheduling process, before its frames are read. The caller plans the same segments from ``info``.
+    scheduling process, before its frames are read. The caller plans the segments returned.
     """
-    info = probe_video(decoder, path, named_as_media)
-    segments = segments_for(info, segment_seconds)
+    info, segments = segment_video(path, probe_video(decoder, path, named_as_media), rule)
     if not segments:
-        return OpenedVideo(info, None)
+        return OpenedVideo(info, None, segments)
     first = [segments[i] for i in chunk_indexes(len(segments), chunk_segments)[0]]
-    return OpenedVideo(info, decode_segments(decoder, path, first, frames, short_side, resample=resample))
+    return OpenedVideo(info, decode_segments(decoder, path, first, frames, short_side, resample=resample), segments)
 
 
 def decode_segments(

@@ -50,7 +50,7 @@ def built_index(_tiny_encoder, library, tmp_path_factory) -> Path:
     index_dir = tmp_path_factory.mktemp("index")
     report = build_index(
         _tiny_encoder,
-        BuildOptions(library, index_dir, frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False),
+        BuildOptions(library, index_dir, frames=4, segments="fixed", segment_seconds=10, batch_size=4, workers=2, progress=False),
     )
     assert report.indexed == 4 and len(report.failed) == 1
     return index_dir

@@ -32,7 +32,19 @@ def cli_index(tmp_path_factory):
     make_corrupt(library / "broken.avi")
     index_dir = root / "index"
     result = vidseek(
-        "index", "build", library, "--index-dir", index_dir, "--model", "vidseek-tiny", "--pretrained", "none", "--frames", "4"
+        "index",
+        "build",
+        library,
+        "--index-dir",
+        index_dir,
+        "--model",
+        "vidseek-tiny",
+        "--pretrained",
+        "none",
+        "--frames",
+        "4",
+        "--segments",
+        "fixed",  # the counts below are of 10 s windows
     )
     return library, index_dir, result
 
@@ -55,10 +67,12 @@ def test_rebuild_is_incremental(cli_index):
 
 def test_search_json(cli_index):
     _, index_dir, _ = cli_index
-    body = json.loads(vidseek("search", "a blue clip", "-k", "3", "--json", "--index-dir", index_dir).stdout)
+    body = json.loads(
+        vidseek("search", "a blue clip", "-k", "3", "--group", "segment", "--json", "--index-dir", index_dir).stdout
+    )
     assert body["total"] == 3 and len(body["results"]) == 3
     assert {r["title"] for r in body["results"]} == {"one.mp4", "two.webm"}
-    text = vidseek("search", "a blue clip", "--index-dir", index_dir).stdout
+    text = vidseek("search", "a blue clip", "--group", "segment", "--index-dir", index_dir).stdout
     assert "two.webm" in text and "00:10-00:12" in text
 
 

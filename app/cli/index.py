@@ -53,7 +53,19 @@ def _add_what_to_index(build: argparse.ArgumentParser) -> None:
     build.add_argument("library", type=Path, help="folder of videos")
     add_index_dir(build)
     build.add_argument("--frames", type=int, help="frames sampled per segment (default: 8)")
-    build.add_argument("--segment-seconds", type=float, help="segment length in seconds (default: 10)")
+    build.add_argument(
+        "--segments",
+        choices=["shots", "fixed"],
+        help="how videos are cut: shots (at detected shot boundaries, split and merged to within --max/--min-segment-"
+        "seconds) or fixed windows of --segment-seconds (default: shots; an existing index keeps its own)",
+    )
+    build.add_argument("--segment-seconds", type=float, help="segment length of --segments fixed, in seconds (default: 10)")
+    build.add_argument(
+        "--max-segment-seconds", type=float, help="--segments shots: a longer shot is split into equal parts (default: 20)"
+    )
+    build.add_argument(
+        "--min-segment-seconds", type=float, help="--segments shots: a shorter shot joins a neighbour (default: 2)"
+    )
     add_model(build, f"default: the index's own, else {DEFAULT_MODEL} / {DEFAULT_PRETRAINED}")
     build.add_argument(
         "--batch-size",
@@ -147,6 +159,29 @@ def _decoder(args: argparse.Namespace) -> str | None:
     return "pyav-keyframes"
 
 
+def _segmentation(args: argparse.Namespace, published, index_dir: Path) -> dict:
+    """The segment options given; where ``--segments`` is not and an index is ``published`` (not rebuilt), its own
+    segmenter and the parameters of it not given, so an index built before shots (fixed) stays incremental."""
+    chosen = dict(
+        segments=args.segments,
+        segment_seconds=args.segment_seconds,
+        max_segment_seconds=args.max_segment_seconds,
+        min_segment_seconds=args.min_segment_seconds,
+    )
+    if args.segments is not None or published is None:
+        return chosen
+    own = getattr(published, "segmenter", "fixed")
+    chosen["segments"] = own
+    if own == "shots":
+        chosen["max_segment_seconds"] = chosen["max_segment_seconds"] or published.max_segment_seconds
+        chosen["min_segment_seconds"] = chosen["min_segment_seconds"] or published.min_segment_seconds
+    print(
+        f"note: the index in {index_dir} was cut into {own} segments; keeping them (--segments ... --rebuild to change)",
+        file=sys.stderr,
+    )
+    return chosen
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from indexer import read_manifest
     from indexer.pipeline.local import build_index
@@ -157,7 +192,8 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
     library_folder(args.library)  # a file or a typo fails here, before the model loads (or is downloaded)
     settings = settings_for(args)
-    encoder = load_encoder(*model_to_load(settings, read_manifest(settings.index_dir)), settings.device)
+    published = read_manifest(settings.index_dir)
+    encoder = load_encoder(*model_to_load(settings, published), settings.device)
     options = BuildOptions(
         library=args.library,
         index_dir=settings.index_dir,
@@ -166,7 +202,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         progress=progress_on(args),
         **given(
             frames=args.frames,
-            segment_seconds=args.segment_seconds,
+            **_segmentation(args, None if args.rebuild else published, settings.index_dir),
             batch_size=args.batch_size,
             workers=args.workers,
             decoder=_decoder(args),

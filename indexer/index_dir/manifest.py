@@ -34,8 +34,13 @@ class Manifest:
     weights_fingerprint: str
     dim: int
     frames: int
-    segment_seconds: float
+    segment_seconds: float  # the windows of the fixed segmenter (recorded, unused, by a shots build)
     preprocess: dict
+    # How videos were cut: "fixed" windows of segment_seconds (every index built before the field), or "shots"
+    # (indexer/segmenters/shots.py) with its longest and shortest segment (None for fixed).
+    segmenter: str = "fixed"
+    max_segment_seconds: float | None = None
+    min_segment_seconds: float | None = None
     index_type: str = "flat"  # the search index published: flat, hnsw or ivfpq (see indexer/index_dir/ann.py)
     metric: str = "inner_product"
     count: int = 0
@@ -86,7 +91,18 @@ class ModelIdentity:
 
 
 MODEL_FIELDS = ("model", "weights_fingerprint", "dim")  # what a server's model must match
-BUILD_FIELDS = (*MODEL_FIELDS, "frames", "segment_seconds", "preprocess", "fast_seek", "sampling")  # what a build must match
+# What a build must match (segment_seconds only between fixed builds: compatibility_problems).
+BUILD_FIELDS = (
+    *MODEL_FIELDS,
+    "frames",
+    "segmenter",
+    "segment_seconds",
+    "max_segment_seconds",
+    "min_segment_seconds",
+    "preprocess",
+    "fast_seek",
+    "sampling",
+)
 
 
 def compatibility_problems(
@@ -97,10 +113,32 @@ def compatibility_problems(
     ``wanted`` is its loaded model, usually a :class:`ModelIdentity`). Empty when they fit."""
     if asked_by not in _WORDING:
         raise ValueError(f"asked_by is 'build' or 'server', not {asked_by!r}")
-    return [_WORDING[asked_by](name, published, wanted) for name in fields if getattr(published, name) != getattr(wanted, name)]
+    return [
+        _WORDING[asked_by](name, published, wanted)
+        for name in fields
+        if getattr(published, name) != getattr(wanted, name) and not _unused(name, published, wanted)
+    ]
+
+
+SEGMENTER_PARAMETERS = ("segment_seconds", "max_segment_seconds", "min_segment_seconds")
+
+
+def _unused(name: str, published: Manifest, wanted: Manifest | ModelIdentity) -> bool:
+    """A segmenter's parameter not worth a line: the segmenters differ (that line says it all), or both cut shots,
+    which leave the fixed windows' length unused."""
+    if name not in SEGMENTER_PARAMETERS or not hasattr(wanted, "segmenter"):
+        return False
+    if published.segmenter != wanted.segmenter:
+        return True
+    return name == "segment_seconds" and published.segmenter == "shots"
 
 
 def _build_wording(name: str, published: Manifest, wanted: Manifest) -> str:
+    if name == "segmenter":
+        return (
+            f"segmenter: index cut into {published.segmenter!r} segments, asked for {wanted.segmenter!r} "
+            "(the segments decide the vectors: switching re-cuts every video)"
+        )
     if name == "fast_seek":
         return f"fast seek: index built {'with' if published.fast_seek else 'without'} --fast-seek"
     if name == "sampling" and wanted.sampling == SAMPLING:

@@ -16,7 +16,14 @@ from indexer.clips import DecodedSegments, OpenedVideo, decode_segments, open_vi
 from indexer.errors import DecodeError, NotMediaError
 from indexer.pipeline import plan
 from indexer.pipeline.commit import Committer
-from indexer.pipeline.options import BuildOptions, BuildReport, batch_size_for, decode_resample, poster_short_side
+from indexer.pipeline.options import (
+    BuildOptions,
+    BuildReport,
+    batch_size_for,
+    decode_resample,
+    poster_short_side,
+    segment_rule,
+)
 from indexer.pipeline.plan import CRASHED, MAX_CRASHES, VideoJob, decoder_for, fit_to_stream_end
 from indexer.pipeline.update import update_index
 from indexer.pipeline.workers import DecodePool, EmbedThreads, TaskClock
@@ -100,6 +107,7 @@ class LocalPipeline:
         self.committer = committer
         self.short_side = poster_short_side(encoder)
         self.resample = decode_resample(encoder)
+        self.rule = segment_rule(options)
         self.workers = options.workers or max(1, os.cpu_count() or 1)
         self.max_in_flight = self.workers * 2
         batch_size = batch_size_for(encoder, options)
@@ -153,7 +161,7 @@ class LocalPipeline:
                 open_video,
                 decoder_for(job.file, options.decoder),
                 str(job.file.path),
-                options.segment_seconds,
+                self.rule,
                 options.chunk_segments,
                 options.frames,
                 self.short_side,
@@ -236,10 +244,10 @@ class LocalPipeline:
             if kind == "open":
                 self.files.appendleft(job)
             elif rest[0] == job.epoch:  # decode the whole video again under a new epoch
-                self._queue(job, plan.redo(job, self.options.segment_seconds, self.options.chunk_segments))
+                self._queue(job, plan.redo(job, self.options.chunk_segments))
 
     def _open(self, job: VideoJob, opened: OpenedVideo) -> None:
-        self._queue(job, plan.plan(job, opened.info, self.options.segment_seconds, self.options.chunk_segments))
+        self._queue(job, plan.plan(job, opened.info, opened.segments, self.options.chunk_segments))
         if opened.first is not None and not job.error:
             _, _, indexes = self.chunks.popleft()  # the first chunk just queued: the task decoded it already
             self._take_chunk(job, indexes, opened.first)
@@ -254,7 +262,7 @@ class LocalPipeline:
         job.chunks_out -= 1
         self.committer.frames_arrived(len(indexes))
         if not fit_to_stream_end(job.segments, indexes, result.end_time, job.info.fps):
-            chunks = plan.replan(job, result.end_time, self.options.segment_seconds, self.options.chunk_segments)
+            chunks = plan.replan(job, result.end_time, self.rule, self.options.chunk_segments)
             if chunks is not None:
                 self._queue(job, chunks)
             return

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from indexer.clips import decode_resampling, decode_short_side
 from indexer.progress import LINE_INTERVAL_S
+from indexer.segmenters import SegmentRule
 
 if TYPE_CHECKING:
     from indexer.index_dir.manifest import Manifest
@@ -19,7 +20,10 @@ class BuildOptions:
     library: Path
     index_dir: Path
     frames: int = 8
-    segment_seconds: float = 10.0
+    segment_seconds: float = 10.0  # the windows of segments="fixed"
+    segments: str = "shots"  # shots (cut at shot boundaries, indexer/segmenters/shots.py) or fixed windows
+    max_segment_seconds: float = 20.0  # shots: a longer shot is split into equal parts
+    min_segment_seconds: float = 2.0  # shots: a shorter one joins a neighbour
     batch_size: int | None = None  # segments per encoder batch; None: sized by the encoder (GPU memory; 16 on a CPU)
     workers: int | None = None
     rebuild: bool = False
@@ -89,6 +93,11 @@ class BuildReport:
         return "\n".join(lines)
 
 
+def segment_rule(options: BuildOptions) -> SegmentRule:
+    """How the build cuts videos into segments (raises ValueError for an unknown segmenter or bad lengths)."""
+    return SegmentRule(options.segments, options.segment_seconds, options.max_segment_seconds, options.min_segment_seconds)
+
+
 def manifest_for(encoder, options: BuildOptions) -> Manifest:
     from indexer.index_dir.manifest import SAMPLING, Manifest  # here: the catalog it imports costs `index frames` 0.8 s
 
@@ -100,6 +109,9 @@ def manifest_for(encoder, options: BuildOptions) -> Manifest:
         dim=encoder.dim,
         frames=options.frames,
         segment_seconds=float(options.segment_seconds),
+        segmenter=options.segments,
+        max_segment_seconds=float(options.max_segment_seconds) if options.segments == "shots" else None,
+        min_segment_seconds=float(options.min_segment_seconds) if options.segments == "shots" else None,
         preprocess=encoder.preprocess.to_dict(),
         library=str(Path(options.library).expanduser().resolve()),
         decoder=options.decoder,

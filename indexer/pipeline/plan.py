@@ -18,7 +18,8 @@ from indexer.clips import chunk_indexes
 from indexer.decoders import PHOTO_DECODER, VideoInfo
 from indexer.index_dir.records import PHOTO_KIND
 from indexer.scan import LibraryFile
-from indexer.segment import Segment, segments_for
+from indexer.segment import Segment
+from indexer.segmenters import SegmentRule, resegment
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,12 @@ class VideoJob:
         return epoch == self.epoch and self.error is None and self.skipped is None
 
 
-def plan(job: VideoJob, info: VideoInfo, segment_seconds: float, chunk_segments: int) -> list[list[int]]:
-    """Plan ``job``'s segments over ``info`` (the vectors of an older plan are dropped) and return its decode
-    chunks (segment indexes), ``job.chunks_out`` of them (:func:`~indexer.segment.segments_for`: a photo is one
-    segment). A video too short for one segment fails: no chunks."""
+def plan(job: VideoJob, info: VideoInfo, segments: list[Segment], chunk_segments: int) -> list[list[int]]:
+    """Plan ``job`` as ``segments`` of ``info`` (the open task decided them: :func:`~indexer.segmenters.segment_video`;
+    a photo is one segment; the vectors of an older plan are dropped) and return its decode chunks (segment indexes),
+    ``job.chunks_out`` of them. A video too short for one segment fails: no chunks."""
     job.info = info
-    job.segments = segments_for(info, segment_seconds)
+    job.segments = list(segments)
     job.vectors.clear()
     job.posters.clear()
     job.chunks_out = 0
@@ -93,9 +94,10 @@ def plan(job: VideoJob, info: VideoInfo, segment_seconds: float, chunk_segments:
     return chunks
 
 
-def replan(job: VideoJob, real_end: float, segment_seconds: float, chunk_segments: int) -> list[list[int]] | None:
+def replan(job: VideoJob, real_end: float, rule: SegmentRule, chunk_segments: int) -> list[list[int]] | None:
     """The stream ended at ``real_end``, before the plan: plan again over the real length under a new epoch
-    (:func:`plan`'s chunks), or fail the video once it was re-planned ``MAX_REPLANS`` times (None: no new plan)."""
+    (:func:`plan`'s chunks; :func:`~indexer.segmenters.resegment`: fixed windows again, shots cut at the end), or
+    fail the video once it was re-planned ``MAX_REPLANS`` times (None: no new plan)."""
     job.replans += 1
     if job.replans > MAX_REPLANS:
         fail(job, unstable_length(real_end))
@@ -103,13 +105,14 @@ def replan(job: VideoJob, real_end: float, segment_seconds: float, chunk_segment
     info = job.info
     log.info("%s: header says %.2fs but the stream ends at %.2fs; re-planning", job.file.path.name, info.duration, real_end)
     job.epoch += 1
-    return plan(job, dataclasses.replace(info, duration=real_end), segment_seconds, chunk_segments)
+    segments = resegment(rule, job.segments, real_end)
+    return plan(job, dataclasses.replace(info, duration=real_end), segments, chunk_segments)
 
 
-def redo(job: VideoJob, segment_seconds: float, chunk_segments: int) -> list[list[int]]:
-    """Decode the whole video again under a new epoch, over the same length (its decoder process died)."""
+def redo(job: VideoJob, chunk_segments: int) -> list[list[int]]:
+    """Decode the whole video again under a new epoch, as the same segments (its decoder process died)."""
     job.epoch += 1
-    return plan(job, job.info, segment_seconds, chunk_segments)
+    return plan(job, job.info, job.segments, chunk_segments)
 
 
 def fail(job: VideoJob, reason: str) -> None:

@@ -28,7 +28,7 @@ from indexer.decoders import VideoInfo
 from indexer.errors import RayBuildError
 from indexer.pipeline import plan
 from indexer.pipeline.commit import Committer
-from indexer.pipeline.options import BuildOptions, BuildReport, decode_resample, poster_short_side
+from indexer.pipeline.options import BuildOptions, BuildReport, decode_resample, poster_short_side, segment_rule
 from indexer.pipeline.plan import CRASHED, MAX_CRASHES, VideoJob, decoder_for
 from indexer.pipeline.ray_tasks import decode_videos
 from indexer.pipeline.update import update_index
@@ -192,7 +192,7 @@ class _RayRun:
         context.print_on_execution_start = False
         decode_args = dict(
             frames=options.frames,
-            segment_seconds=options.segment_seconds,
+            rule=segment_rule(options),
             chunk_segments=options.chunk_segments,
             short_side=poster_short_side(self.encoder),
             resample=decode_resample(self.encoder),

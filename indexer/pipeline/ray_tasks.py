@@ -21,13 +21,14 @@ from indexer.pipeline import plan
 from indexer.pipeline.plan import VideoJob, fit_to_stream_end
 from indexer.scan import LibraryFile
 from indexer.segment import Segment
+from indexer.segmenters import SegmentRule, segment_video
 
 
 def decode_videos(
     batch: dict[str, np.ndarray],
     *,
     frames: int,
-    segment_seconds: float,
+    rule: SegmentRule,
     chunk_segments: int,
     short_side: int,
     resample: str = SWSCALE,
@@ -37,7 +38,7 @@ def decode_videos(
     per chunk of segments. A file that cannot be decoded becomes one error row, one that is no video one skipped row."""
     for seq, path, decoder, named in zip(batch["seq"], batch["path"], batch["decoder"], batch["named_as_media"]):
         seq, path = int(seq), str(path)
-        args = (str(decoder), bool(named), frames, segment_seconds, chunk_segments, short_side, resample)
+        args = (str(decoder), bool(named), frames, rule, chunk_segments, short_side, resample)
         try:
             yield from _decode_video(seq, path, *args)
         except NotMediaError as exc:  # text, or media without a video stream
@@ -54,7 +55,7 @@ def _decode_video(
     decoder: str,
     named_as_media: bool,
     frames: int,
-    segment_seconds: float,
+    rule: SegmentRule,
     chunk_segments: int,
     short_side: int,
     resample: str = SWSCALE,
@@ -62,12 +63,13 @@ def _decode_video(
     """The local runner's plan for one file, its chunks decoded in order: when the stream ends before its header
     says, the video is planned again over its real length under a new epoch (:func:`~indexer.pipeline.plan.replan`)."""
     job = VideoJob(seq, LibraryFile(Path(path), 0, 0, ""))  # the plan's state only: the driver holds the file's
-    chunks = plan.plan(job, probe_video(decoder, path, named_as_media), segment_seconds, chunk_segments)
+    info, segments = segment_video(path, probe_video(decoder, path, named_as_media), rule)
+    chunks = plan.plan(job, info, segments, chunk_segments)
     while chunks:
         indexes = chunks.pop(0)
         decoded = decode_segments(decoder, path, [job.segments[i] for i in indexes], frames, short_side, resample=resample)
         if not fit_to_stream_end(job.segments, indexes, decoded.end_time, job.info.fps):
-            chunks = plan.replan(job, decoded.end_time, segment_seconds, chunk_segments)
+            chunks = plan.replan(job, decoded.end_time, rule, chunk_segments)
             continue
         yield _rows(_chunk_rows(seq, job.epoch, job.info, job.segments, indexes, decoded))
     if job.error is not None:

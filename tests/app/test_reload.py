@@ -19,7 +19,9 @@ def test_service_switches_to_a_new_generation(tmp_path, built_index, library, _t
     extra = tmp_path / "lib"
     shutil.copytree(library, extra)
     make_video(extra / "new.mp4", 2, color=(1, 2, 3))
-    build_index(_tiny_encoder, BuildOptions(extra, index_dir, frames=4, batch_size=4, workers=1, progress=False))
+    build_index(
+        _tiny_encoder, BuildOptions(extra, index_dir, frames=4, segments="fixed", batch_size=4, workers=1, progress=False)
+    )
     hits, total = service.search_text("anything", k=10)
     assert total == 7 and service.reader is not before
     assert "new.mp4" in {h.segment.title for h in hits}
@@ -49,7 +51,9 @@ def test_service_keeps_serving_when_the_new_catalog_is_at_another_revision(tmp_p
     extra = tmp_path / "lib"
     shutil.copytree(library, extra)
     make_video(extra / "new.mp4", 2, color=(1, 2, 3))
-    build_index(_tiny_encoder, BuildOptions(extra, index_dir, frames=4, batch_size=4, workers=1, progress=False))
+    build_index(
+        _tiny_encoder, BuildOptions(extra, index_dir, frames=4, segments="fixed", batch_size=4, workers=1, progress=False)
+    )
     with sqlite3.connect(current_generation(index_dir) / "catalog.db") as db:  # as if a newer vidseek wrote it
         db.execute("UPDATE alembic_version SET version_num = 'f00d_from_the_future'")
     hits, total = service.search_text("anything", k=10)

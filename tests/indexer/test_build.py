@@ -22,7 +22,7 @@ from tests.videos import make_video, read_frame_number
 
 
 def options(library, index_dir, **kw):
-    defaults = dict(frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False)
+    defaults = dict(segments="fixed", frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False)
     return BuildOptions(library, index_dir, **{**defaults, **kw})
 
 

@@ -21,7 +21,8 @@ from indexer.pipeline.options import BuildOptions
 from models import load_encoder
 encoder = load_encoder("vidseek-tiny", sys.argv[3], "cpu")
 build_index(encoder, BuildOptions(Path(sys.argv[1]), Path(sys.argv[2]), frames=4, segment_seconds=2, batch_size=2,
-                                  workers=1, chunk_segments=2, checkpoint_seconds=float(sys.argv[4]), progress=False))
+                                  segments="fixed", workers=1, chunk_segments=2,
+                                  checkpoint_seconds=float(sys.argv[4]), progress=False))
 """
 
 

@@ -16,7 +16,7 @@ from tests.videos import make_video
 
 
 def options(library, index_dir, **kw):
-    return BuildOptions(library, index_dir, frames=4, workers=1, progress=False, **kw)
+    return BuildOptions(library, index_dir, frames=4, segments="fixed", workers=1, progress=False, **kw)
 
 
 @pytest.fixture()

@@ -27,7 +27,7 @@ POSTGRES_URL = os.environ.get("VIDSEEK_TEST_POSTGRES_URL")
 
 
 def options(library, index_dir, **kw):
-    defaults = dict(frames=2, segment_seconds=10, batch_size=4, workers=1, progress=False)
+    defaults = dict(segments="fixed", frames=2, segment_seconds=10, batch_size=4, workers=1, progress=False)
     return BuildOptions(library, index_dir, **{**defaults, **kw})
 
 

@@ -22,6 +22,7 @@ from indexer.pipeline.options import BuildOptions
 from indexer.pipeline.plan import VideoJob, decoder_for
 from indexer.scan import PHOTO_EXTENSIONS, LibraryFile
 from indexer.segment import Segment, sample_frame_times, segments_for
+from indexer.segmenters import SegmentRule
 from tests.videos import make_video
 
 VIDEO_ONLY = f"{__name__}:VideoOnlyDecoder"
@@ -96,11 +97,11 @@ def test_a_photo_is_one_segment_at_zero_and_never_too_short(tmp_path):
     assert segments_for(info, 10.0) == [Segment(0.0, 0.0)]
     assert sample_frame_times(0.0, 0.0, 8) == [0.0] * 8
     job = VideoJob(0, LibraryFile(tmp_path / "p.jpg", 1, 1, "f", kind="photo"))
-    assert plan.plan(job, info, 10.0, 8) == [[0]] and job.error is None
-    opened = open_video(PHOTO_DECODER, str(tmp_path / "p.jpg"), 10.0, 8, 4, 224)
+    assert plan.plan(job, info, segments_for(info, 10.0), 8) == [[0]] and job.error is None
+    opened = open_video(PHOTO_DECODER, str(tmp_path / "p.jpg"), SegmentRule(), 8, 4, 224)
     assert opened.info.still and opened.first.clips.shape == (1, 4, 398, 224, 3) and len(opened.first.posters) == 1
     short = VideoJob(1, LibraryFile(tmp_path / "v.mp4", 1, 1, "f"))
-    assert plan.plan(short, VideoInfo(0.0, 25.0, 64, 48, "h264"), 10.0, 8) == [] and "too short" in short.error
+    assert plan.plan(short, VideoInfo(0.0, 25.0, 64, 48, "h264"), [], 8) == [] and "too short" in short.error
 
 
 def test_photos_are_decoded_by_the_photo_backend_whatever_the_build_decodes_videos_with():
@@ -120,7 +121,7 @@ def photo_library(tmp_path_factory) -> Path:
 
 
 def build_options(library, index_dir, **kw):
-    defaults = dict(frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False, decoder=VIDEO_ONLY)
+    defaults = dict(frames=4, segments="fixed", segment_seconds=10, batch_size=4, workers=2, progress=False, decoder=VIDEO_ONLY)
     return BuildOptions(library, index_dir, **{**defaults, **kw})
 
 

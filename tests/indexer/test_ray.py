@@ -37,7 +37,7 @@ class CrashingDecoder(PyAVDecoder):
 
 
 def options(library, index_dir, **kw):
-    defaults = dict(frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False)  # as conftest's built_index
+    defaults = dict(segments="fixed", frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False)  # as built_index
     return BuildOptions(library, index_dir, **{**defaults, **kw})
 
 
@@ -146,6 +146,7 @@ def test_cli_index_build_with_ray_writes_the_same_index(local_ray, library, buil
     index_dir = tmp_path / "index"
     argv = ["index", "build", str(library), "--index-dir", str(index_dir), "--model", "vidseek-tiny", "--pretrained", "none"]
     argv += ["--frames", "4", "--batch-size", "4", "--workers", "2", "--no-progress", "--precision", "float32", "--ray"]
+    argv += ["--segments", "fixed"]  # as built_index
     assert cli.main(argv) == 0
     assert "on Ray (a local instance)" in capsys.readouterr().err
     videos, vectors, posters, count = snapshot(index_dir, library)

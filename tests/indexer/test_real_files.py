@@ -23,7 +23,8 @@ def real_end(path) -> float:
 
 def test_real_world_library(real_library, tmp_path, _tiny_encoder):
     files = [real_library / name for name in FILES]
-    report = build_index(_tiny_encoder, BuildOptions(real_library, tmp_path / "index", frames=4, workers=2, progress=False))
+    options = BuildOptions(real_library, tmp_path / "index", frames=4, segments="fixed", workers=2, progress=False)
+    report = build_index(_tiny_encoder, options)
     assert report.indexed + len(report.failed) == len(files)
     reader = IndexReader(tmp_path / "index")
     videos = {v.path: v for v in reader.videos()}

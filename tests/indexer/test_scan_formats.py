@@ -25,6 +25,7 @@ from indexer.pipeline.local import build_index
 from indexer.pipeline.options import BuildOptions, BuildReport, manifest_for
 from indexer.pipeline.plan import VideoJob
 from indexer.scan import ALL_FILES, PHOTO_EXTENSIONS, VIDEO_EXTENSIONS, LibraryFile, parse_extensions, scan_library
+from indexer.segmenters import SegmentRule
 from tests.videos import make_corrupt, make_video
 
 TYPESCRIPT = "export function add(a: number, b: number): number {\n  return a + b;\n}\n" * 8
@@ -190,11 +191,11 @@ def test_probing_tells_no_video_from_a_broken_one(media, tmp_path):
     make_audio(tmp_path / "song_with_cover.mp4", cover=jpeg())  # its artwork is a one-frame "video" stream
     for path in (media / "notes.ts", media / "audio_only.mp4", tmp_path / "readme.nfo", tmp_path / "song_with_cover.mp4"):
         with pytest.raises(NotMediaError):
-            open_video("pyav", str(path), 10.0, 8, 4, 224)
+            open_video("pyav", str(path), SegmentRule(), 8, 4, 224)
     with pytest.raises(DecodeError, match="empty") as empty:
-        open_video("pyav", str(media / "empty.mp4"), 10.0, 8, 4, 224)
+        open_video("pyav", str(media / "empty.mp4"), SegmentRule(), 8, 4, 224)
     with pytest.raises(DecodeError, match="not a readable media file") as garbage:
-        open_video("pyav", str(media / "random.avi"), 10.0, 8, 4, 224)
+        open_video("pyav", str(media / "random.avi"), SegmentRule(), 8, 4, 224)
     assert not isinstance(empty.value, NotMediaError) and not isinstance(garbage.value, NotMediaError)
     # A candidate only because every file is (ALL_FILES): what FFmpeg cannot identify at all is no video.
     for path in (media / "random.avi", media / "empty.mp4"):
@@ -204,7 +205,7 @@ def test_probing_tells_no_video_from_a_broken_one(media, tmp_path):
 
 
 def build_options(library: Path, index_dir: Path, **kw) -> BuildOptions:
-    defaults = dict(frames=4, segment_seconds=10, batch_size=4, workers=2, progress=False)
+    defaults = dict(frames=4, segments="fixed", segment_seconds=10, batch_size=4, workers=2, progress=False)
     return BuildOptions(library, index_dir, **{**defaults, **kw})
 
 
