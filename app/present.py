@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from app.schemas import SearchResult
+from app.schemas import ClassifyResponse, LabelRun, LabelScore, MomentSpan, SearchResult, TimelineResponse, TimelineSegment
 from indexer import PHOTO_KIND, SegmentRecord, VideoRecord
 
 if TYPE_CHECKING:
-    from app.services import Hit
+    from app.services import Hit, Ranking, Timeline, TimelineRun, VideoHits
+
+MAX_MOMENTS_PER_VIDEO = 10  # a video's row (group=video) lists at most this many of its moments
 
 
 def clock(seconds: float | None) -> str:
@@ -61,20 +63,50 @@ def media_urls(video_id: int, kind: str, preview: bool, sprites: bool) -> MediaU
     )
 
 
-def result_of(hit: Hit) -> SearchResult:
-    """One hit as the API returns it (the CLI's --json uses this too)."""
-    return segment_result(hit.segment, hit.score)
+def result_of(hit: Hit | VideoHits) -> SearchResult:
+    """One row as the API returns it (the CLI's --json uses this too): a segment, a moment (its span, its best
+    segment), or a video with its moments (its best moment's fields)."""
+    if hasattr(hit, "moments"):
+        best = hit.best
+        moments = [moment_span(m) for m in hit.moments[:MAX_MOMENTS_PER_VIDEO]]
+        return segment_result(best.segment, best.score, best.start, best.end, best.segments).model_copy(
+            update={"moments": moments}
+        )
+    return segment_result(hit.segment, hit.score, hit.start, hit.end, hit.segments)
 
 
-def segment_result(segment: SegmentRecord, score: float) -> SearchResult:
+def moment_span(hit: Hit) -> MomentSpan:
+    return MomentSpan(start=hit.start, end=hit.end, score=hit.score, segment_id=hit.segment.segment_id, segments=hit.segments)
+
+
+def timeline_response(timeline: Timeline, query: str, took_ms: float) -> TimelineResponse:
+    """GET /search/timeline's body."""
+    return TimelineResponse(
+        video_id=timeline.video_id,
+        title=timeline.title,
+        query=query,
+        took_ms=took_ms,
+        segments=[
+            TimelineSegment(segment_id=h.segment.segment_id, start=h.segment.start, end=h.segment.end, score=h.score)
+            for h in timeline.segments
+        ],
+        moments=[moment_span(m) for m in timeline.moments],
+    )
+
+
+def segment_result(
+    segment: SegmentRecord, score: float, start: float | None = None, end: float | None = None, segments: int = 1
+) -> SearchResult:
+    """A segment's row; ``start``, ``end`` and ``segments`` give a moment's span where it merged several."""
     urls = media_urls(segment.video_id, segment.kind, segment.preview, segment.sprites)
     return SearchResult(
         segment_id=segment.segment_id,
         video_id=segment.video_id,
         title=segment.title,
-        start=segment.start,
-        end=segment.end,
+        start=segment.start if start is None else start,
+        end=segment.end if end is None else end,
         score=score,
+        segments=segments,
         kind=PHOTO_KIND if segment.kind == PHOTO_KIND else "video",
         video_url=urls.video_url,
         original_url=urls.original_url,
@@ -123,3 +155,10 @@ def preview_disk_use(preview_bytes: int, original_bytes: int) -> str:
     if preview_bytes <= 0:
         return f"none · the originals take {byte_size(original_bytes)}"
     return f"{byte_size(preview_bytes)} · {share(preview_bytes, original_bytes)} of the originals' {byte_size(original_bytes)}"
+
+
+def classify_response(ranked: Ranking, runs: list[TimelineRun] | None = None) -> ClassifyResponse:
+    """POST /classify's body (and ``vidseek classify --json``'s): the ranking, and the timeline's runs when asked."""
+    labels = [LabelScore(label=l, score=s, probability=p) for l, s, p in ranked]
+    timeline = None if runs is None else [LabelRun(**vars(run)) for run in runs]
+    return ClassifyResponse(labels=labels, timeline=timeline)

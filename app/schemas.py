@@ -12,13 +12,28 @@ MAX_LABELS = 1000
 MAX_LABEL_CHARS = 300
 
 
+class MomentSpan(BaseModel):
+    """A stretch of one video that matched: adjacent matching segments merged (see SearchResult.segments)."""
+
+    start: float = Field(description="where the moment starts (seconds): its first segment's start")
+    end: float = Field(description="where it ends: its last segment's end")
+    score: float = Field(description="its best segment's cosine")
+    segment_id: int = Field(description="its best segment (poster, 'more like this')")
+    segments: int = Field(1, description="how many adjacent matching segments it merged")
+
+
 class SearchResult(BaseModel):
-    segment_id: int
+    segment_id: int = Field(description="the segment; for a moment, its best segment (poster, 'more like this')")
     video_id: int
     title: str
-    start: float
-    end: float
-    score: float
+    start: float = Field(description="seconds: the segment's start, or the moment's (its first segment's)")
+    end: float = Field(description="seconds: the segment's end, or the moment's (its last segment's)")
+    score: float = Field(description="cosine of the query and the segment (a moment's: its best segment's)")
+    segments: int = Field(
+        1,
+        description="how many segments the row merged: adjacent segments of one video among the query's candidates "
+        "(their times touch) are one moment; 1 with group=segment",
+    )
     kind: Literal["video", "photo"] = Field("video", description="what the file is: a video, or a photo (a one-frame clip)")
     video_url: str | None = Field(
         description="what a browser plays: the video's preview (H.264 in MP4) when it has one, else the file as it is; "
@@ -30,20 +45,56 @@ class SearchResult(BaseModel):
     sprites_url: str | None = Field(
         None, description="the video's WebVTT thumbnails track (cues name tiles of a sprite sheet) for scrubbing; null: none"
     )
+    moments: list[MomentSpan] | None = Field(
+        None,
+        description="group=video only: the video's moments among the query's candidates, best first (at most 10); "
+        "the row's own start, end, score and segment_id are its best moment's. null otherwise",
+    )
+
+
+Group = Literal["moment", "video", "segment"]
 
 
 class SearchResponse(BaseModel):
     query: str = Field(description="the words searched for; empty for 'more like this' and image queries")
     mode: Literal["text", "like", "image"] = Field("text", description="what the query was: words, a segment, a picture")
+    group: Group = Field(
+        "moment",
+        description="what a row is: a moment (adjacent matching segments of one video merged), a video (with its "
+        "moments) or a single segment",
+    )
     like: SearchResult | None = Field(
         None, description="for mode 'like': the segment whose neighbours these are (its score is 1, it is not in results)"
     )
     took_ms: float
     total: int = Field(
-        description="segments in the index, or those scoring at least min_score when it is given "
-        "(only those of kind when it is given; for mode 'like', not counting the query segment)"
+        description="how many rows match in all. group=segment: segments in the index, or those scoring at least "
+        "min_score when it is given (only those of kind when it is given; for mode 'like', not counting the query "
+        "segment). group=moment or video: the moments (videos) among the query's candidates, exact when they hold "
+        "every matching segment, else plus the matching segments ranked below them (an upper bound)"
     )
     results: list[SearchResult]
+
+
+class TimelineSegment(BaseModel):
+    segment_id: int
+    start: float
+    end: float
+    score: float = Field(description="cosine of the query's text vector and the segment's stored vector")
+
+
+class TimelineResponse(BaseModel):
+    """GET /search/timeline: one query's score along a whole video."""
+
+    video_id: int
+    title: str
+    query: str
+    took_ms: float
+    segments: list[TimelineSegment] = Field(description="every segment of the video, in time order")
+    moments: list[MomentSpan] = Field(
+        description="the video's moments among the query's candidates (those GET /search?group=video lists for it), "
+        "best first; empty when none of its segments rank among them"
+    )
 
 
 class LabelScore(BaseModel):
@@ -52,8 +103,22 @@ class LabelScore(BaseModel):
     probability: float = Field(description="softmax over the labels of cosine x the model's logit scale")
 
 
+class LabelRun(BaseModel):
+    """A run of consecutive segments with the same top label (the action timeline: app.services.classify.merge_runs)."""
+
+    start: float = Field(description="seconds from the video's start: the run's first segment's start")
+    end: float = Field(description="its last segment's end")
+    label: str
+    score: float = Field(description="the label's mean cosine over the run's segments")
+    probability: float = Field(description="the label's mean probability over the run's segments")
+    segments: int = Field(description="how many segments the run merges")
+
+
 class ClassifyResponse(BaseModel):
     labels: list[LabelScore]
+    timeline: list[LabelRun] | None = Field(
+        None, description="asked for with timeline: the top label over time, runs merged; absent otherwise"
+    )
 
 
 class ClassifyRequest(BaseModel):
@@ -63,11 +128,14 @@ class ClassifyRequest(BaseModel):
     video_id: int | None = Field(None, ge=0, le=2**63 - 1)
     labels: list[str] = Field(min_length=1, max_length=MAX_LABELS)
     template: str = Field(DEFAULT_TEMPLATE, max_length=MAX_LABEL_CHARS)
+    timeline: bool = Field(False, description="also classify each segment of the video_id (from its stored vectors)")
 
     @model_validator(mode="after")
     def _one_target(self) -> "ClassifyRequest":
         if (self.segment_id is None) == (self.video_id is None):
             raise ValueError("give exactly one of segment_id or video_id")
+        if self.timeline and self.segment_id is not None:
+            raise ValueError("timeline: a segment is one block of its video; send its video_id for a timeline")
         self.labels = clean_labels(self.labels)
         check_template(self.template)
         return self

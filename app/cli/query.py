@@ -4,7 +4,6 @@ or in the JSON the REST API answers with."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from app.cli.arguments import add_index_dir, add_model, settings_for
@@ -12,6 +11,7 @@ from app.cli.clipsets import add_views, views_of
 from app.schemas import DEFAULT_TEMPLATE
 
 SEARCH_KINDS = ("video", "photo")  # app.services.search.KINDS, spelt out: --help loads no torch
+SEARCH_GROUPS = ("moment", "video", "segment")  # app.services.search.GROUPS, likewise
 
 
 def add_query_commands(commands) -> None:
@@ -20,6 +20,13 @@ def add_query_commands(commands) -> None:
     search.add_argument("query", help="what to look for, in words")
     search.add_argument("-k", type=int, default=8, help="how many results (default: 8)")
     search.add_argument("--kind", choices=SEARCH_KINDS, help="only segments of videos, or only photos (default: both)")
+    search.add_argument(
+        "--group",
+        choices=SEARCH_GROUPS,
+        default="moment",
+        help="one line per moment (adjacent matching segments of a video merged; the default, as GET /search), "
+        "per video (its moments' times) or per segment",
+    )
     search.add_argument("--json", action="store_true", help="print JSON like GET /search")
     add_index_dir(search)
     add_model(search, "default: the index's own")
@@ -32,6 +39,17 @@ def add_query_commands(commands) -> None:
         "--template", default=DEFAULT_TEMPLATE, help=f'prompt around each label (default: "{DEFAULT_TEMPLATE}")'
     )
     add_views(classify)
+    classify.add_argument(
+        "--timeline",
+        action="store_true",
+        help="classify each segment and print the top label over time, runs of the same label merged (mean scores)",
+    )
+    classify.add_argument(
+        "--segment-seconds",
+        type=float,
+        metavar="S",
+        help="--timeline: fixed windows of S seconds (default: cut as the index cuts videos; without one, by shots)",
+    )
     classify.add_argument("--json", action="store_true", help="print JSON like POST /classify")
     add_index_dir(classify)
     add_model(classify, "default: the index's own, else ViT-B-32 / openai")
@@ -56,35 +74,74 @@ def cmd_search(args: argparse.Namespace) -> int:
     service = VidseekService(settings)
     query = args.query.strip()
     started = time.perf_counter()
-    hits, total = service.search_text(query, args.k, kind=args.kind)
+    rows, total = service.search_text(query, args.k, kind=args.kind, group=args.group)
     took_ms = (time.perf_counter() - started) * 1000
     if args.json:  # the body GET /search answers with
-        response = SearchResponse(query=query, took_ms=round(took_ms, 2), total=total, results=[result_of(h) for h in hits])
+        results = [result_of(row) for row in rows]
+        response = SearchResponse(query=query, group=args.group, took_ms=round(took_ms, 2), total=total, results=results)
         print(response.model_dump_json(indent=2))
         return 0
-    print(f"{len(hits)} of {total} segments in {took_ms:.0f} ms")
-    for rank, hit in enumerate(hits, 1):
-        s = hit.segment
-        print(f"{rank:>3}  {hit.score:6.3f}  {clock(s.start)}-{clock(s.end)}  {s.path}")
+    print(f"{len(rows)} of {total} {args.group}s in {took_ms:.0f} ms")
+    for rank, row in enumerate(rows, 1):
+        moments = getattr(row, "moments", None) or [row]
+        hit = moments[0]
+        times = ", ".join(f"{clock(m.start)}-{clock(m.end)}" for m in moments[:10])
+        print(f"{rank:>3}  {hit.score:6.3f}  {times}  {hit.segment.path}")
     return 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from app.schemas import check_template, clean_labels
-    from app.services import VidseekService
 
     labels = clean_labels(args.labels.split(","))
     check_template(args.template)
     views = views_of(args)
+    seconds = _segment_seconds(args)
     if not args.video.is_file():
         raise FileNotFoundError(f"no such video file: {args.video}")
+    from app.services import VidseekService  # after the checks: a mistyped option is refused before torch loads
+
     service = VidseekService(settings_for(args))
+    if args.timeline:
+        return _print_timeline(service, args, labels, views, seconds)
     ranked = service.classify_file(args.video, labels, args.template, views=views)
     if args.json:
-        print(json.dumps({"labels": [{"label": l, "score": s, "probability": p} for l, s, p in ranked]}, indent=2))
+        from app.present import classify_response
+
+        print(classify_response(ranked).model_dump_json(indent=2, exclude_none=True))
         return 0
     width = max(len(l) for l, _, _ in ranked)
     for label, score, probability in ranked:
         bar = "#" * round(probability * 40)
         print(f"{label:<{width}}  {probability:6.1%}  cos {score:6.3f}  {bar}")
+    return 0
+
+
+def _segment_seconds(args: argparse.Namespace) -> float | None:
+    """``--segment-seconds`` checked (None: not given); ValueError (exit 2) with the reason."""
+    seconds = args.segment_seconds
+    if seconds is None:
+        return None
+    if not args.timeline:
+        raise ValueError("--segment-seconds applies to --timeline only")
+    if not 0.5 <= seconds <= 3600:  # also refuses nan and inf
+        raise ValueError(f"--segment-seconds must be between 0.5 and 3600, not {seconds}")
+    return seconds
+
+
+def _print_timeline(service, args: argparse.Namespace, labels: list[str], views, seconds: float | None) -> int:
+    """``classify --timeline``: one line per run (its times, label, mean probability and cosine, segment count), or
+    with ``--json`` the body POST /classify answers with ``timeline``: the overall ranking and the runs."""
+    from app.present import classify_response, clock
+
+    runs = service.classify_file_timeline(args.video, labels, args.template, seconds)
+    if args.json:
+        ranked = service.classify_file(args.video, labels, args.template, views=views)
+        print(classify_response(ranked, runs).model_dump_json(indent=2))
+        return 0
+    width = max(len(run.label) for run in runs)
+    for run in runs:
+        times = f"{clock(run.start)}–{clock(run.end)}"
+        count = f"{run.segments} segment{'s' if run.segments != 1 else ''}"
+        print(f"{times}  {run.label:<{width}}  {run.probability:.2f}  cos {run.score:6.3f}  {count}")
     return 0

@@ -31,7 +31,14 @@ def _has_photos(service: VidseekService) -> bool:
 
 @router.api_route("/", methods=PAGE_METHODS, response_class=HTMLResponse)
 def search_page(
-    request: Request, service: ServiceDep, q: str = "", k: str = "", min_score: str = "", like: str = "", kind: str = ""
+    request: Request,
+    service: ServiceDep,
+    q: str = "",
+    k: str = "",
+    min_score: str = "",
+    like: str = "",
+    kind: str = "",
+    group: str = "",
 ):
     # The page never fails on odd query-string values: it falls back to defaults and lets /search judge.
     max_display = int(k) if k.isdigit() and int(k) in MAX_DISPLAY_CHOICES else DEFAULT_MAX_DISPLAY
@@ -48,6 +55,7 @@ def search_page(
         "ks": MAX_DISPLAY_CHOICES,
         "min_score": score,
         "kind": kind if kind in KINDS else None,
+        "group": "video" if group == "video" else None,  # the page shows moments, or one card per video
         "has_photos": _has_photos(service),
         "examples": request.app.state.examples,
     }

@@ -1,4 +1,5 @@
-"""GET /search (words, or "more like" an indexed segment) and POST /search/image (a picture) -> ranked clips."""
+"""GET /search (words, or "more like" an indexed segment) and POST /search/image (a picture) -> ranked moments,
+videos or segments; GET /search/timeline -> the words' score along one video."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import ApiKey, ServiceDep, SettingsDep
-from app.present import result_of, segment_result
+from app.present import result_of, segment_result, timeline_response
 from app.routes.media import MAX_ID
 from app.routes.uploads import form_file, too_large, upload_request
-from app.schemas import SearchResponse, SearchResult
-from app.services import Hit
+from app.schemas import Group, SearchResponse, SearchResult, TimelineResponse
+from app.services.search import Rows
 
 router = APIRouter(tags=["search"])
 MAX_QUERY_CHARS = 1000
@@ -30,10 +31,18 @@ Kind = Annotated[
     Literal["video", "photo"] | None,
     Query(description="only segments of videos, or only photos (the top k among those; total counts only them)"),
 ]
+GroupBy = Annotated[
+    Group,
+    Query(
+        description="one row per moment (adjacent matching segments of a video merged, the default), per video (with "
+        "its moments) or per segment; offset and k count rows"
+    ),
+]
+Words = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for, in words")]
 
 
-def _results(hits: list[Hit]) -> list[SearchResult]:
-    return [result_of(h) for h in hits]
+def _results(rows: Rows) -> list[SearchResult]:
+    return [result_of(row) for row in rows]
 
 
 def _ms_since(started: float) -> float:
@@ -54,29 +63,51 @@ def search(
     offset: Offset = 0,
     min_score: MinScore = None,
     kind: Kind = None,
+    group: GroupBy = "moment",
 ) -> SearchResponse:
     """Rank the index's segments by cosine to the words ``q``, or to the segment ``like`` (exactly one of them);
-    only those of videos or of photos with ``kind``."""
+    only those of videos or of photos with ``kind``; as moments, videos or segments by ``group``."""
     if (q is None) == (like is None):
         raise HTTPException(422, "give exactly one of q (words to search for) or like (a segment id)")
     started = time.perf_counter()
     if like is not None:
-        record, hits, total = service.search_like(like, k, offset, min_score, kind=kind)
+        record, rows, total = service.search_like(like, k, offset, min_score, kind=kind, group=group)
         return SearchResponse(
             query="",
             mode="like",
+            group=group,
             like=segment_result(record, 1.0),
             took_ms=_ms_since(started),
             total=total,
-            results=_results(hits),
+            results=_results(rows),
         )
+    query = checked_words(q)
+    rows, total = service.search_text(query, k, offset, min_score, kind=kind, group=group)
+    return SearchResponse(query=query, group=group, took_ms=_ms_since(started), total=total, results=_results(rows))
+
+
+@router.get("/search/timeline", response_model=TimelineResponse, responses={404: {}, 422: {}, 503: {}})
+def search_timeline(
+    service: ServiceDep,
+    q: Words,
+    video_id: Annotated[int, Query(ge=0, le=MAX_ID, description="the indexed video to score along")],
+) -> TimelineResponse:
+    """Where in this video: the cosine of the words ``q`` with each of the video's segments (its stored vectors),
+    in time order, and its moments among the query's candidates (those ``GET /search?group=video`` lists)."""
+    query = checked_words(q)
+    started = time.perf_counter()
+    timeline = service.timeline(query, video_id)  # NotFoundError: 404
+    return timeline_response(timeline, query, _ms_since(started))
+
+
+def checked_words(q: str) -> str:
+    """The words of a query, stripped; 422 for none, or for control characters."""
     query = q.strip()
     if not query:
         raise HTTPException(422, "q must contain some text")
     if has_control_characters(query):
         raise HTTPException(422, "q must not contain control characters")
-    hits, total = service.search_text(query, k, offset, min_score, kind=kind)
-    return SearchResponse(query=query, took_ms=_ms_since(started), total=total, results=_results(hits))
+    return query
 
 
 def has_control_characters(text: str) -> bool:
@@ -116,9 +147,10 @@ async def search_image(
     offset: Offset = 0,
     min_score: MinScore = None,
     kind: Kind = None,
+    group: GroupBy = "moment",
 ) -> SearchResponse:
     """Query by picture: multipart ``file`` (PNG, JPEG, WebP, GIF, BMP), embedded as a one-frame clip by the
-    video encoder; ``k``, ``offset``, ``min_score`` and ``kind`` are query parameters as for GET /search."""
+    video encoder; ``k``, ``offset``, ``min_score``, ``kind`` and ``group`` are query parameters as for GET /search."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise HTTPException(415, "send multipart/form-data with the picture in the field 'file'")
@@ -131,8 +163,8 @@ async def search_image(
         raise HTTPException(422, "the uploaded file is empty")
     started = time.perf_counter()
     # NotAnImageError: 422
-    hits, total = await run_in_threadpool(service.search_image, data, k, offset, min_score, kind=kind)
-    return SearchResponse(query="", mode="image", took_ms=_ms_since(started), total=total, results=_results(hits))
+    rows, total = await run_in_threadpool(service.search_image, data, k, offset, min_score, kind=kind, group=group)
+    return SearchResponse(query="", mode="image", group=group, took_ms=_ms_since(started), total=total, results=_results(rows))
 
 
 def _read_limited(source, limit: int) -> bytes | None:

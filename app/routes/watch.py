@@ -1,5 +1,6 @@
 """GET /watch/{video_id}: the player view, a whole video from a moment (?t=) with its segments listed and a scrub
-bar over its sprite sheet; for a photo, the photo view."""
+bar over its sprite sheet; opened from a search (?q=), a strip of the words' score along the video; for a photo,
+the photo view."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from app.errors import NotFoundError
 from app.present import byte_size, media_urls
 from app.routes.media import MAX_ID
 from app.routes.rendering import PAGE_METHODS, render
+from app.routes.search import MAX_QUERY_CHARS
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.api_route("/watch/{video_id}", methods=PAGE_METHODS, response_class=HTMLResponse)
-def watch_page(request: Request, video_id: int, service: ServiceDep, t: str = "", segment: str = ""):
+def watch_page(request: Request, video_id: int, service: ServiceDep, t: str = "", segment: str = "", q: str = ""):
     if not service.has_index():
         return render(request, "watch.html", service, {"page": "watch", "video": None, "problem": None}, status_code=503)
     try:
@@ -49,6 +51,7 @@ def watch_page(request: Request, video_id: int, service: ServiceDep, t: str = ""
         "duration": duration,
         "urls": media_urls(video.video_id, video.kind, video.preview_bytes is not None, video.sprite_bytes is not None),
         "byte_size": byte_size,
+        "query": q.strip()[:MAX_QUERY_CHARS],  # the page's script asks GET /search/timeline, which judges it
         "problem": None,
     }
     return render(request, "watch.html", service, context)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from app.batching import QueryEncoder
 from app.errors import NoIndexError, NotAnImageError, NotFoundError
-from app.services.classify import Classifier, Ranking
+from app.services.classify import Classifier, Ranking, TimelineRun
 from app.services.current_index import CurrentIndex, IndexSummary, model_problems, refuse_other_model
 from app.services.library import Library, LibraryBrowser, ServedFile
-from app.services.search import Hit, Ranked, SegmentSearch
+from app.services.search import Hit, Ranked, Rows, SegmentSearch, Timeline, VideoHits
 from app.settings import Settings, model_to_load
 from indexer import IndexReader, SegmentRecord, VideoFile, VideoRecord, read_manifest
 from indexer.clips import MAX_IMAGE_PIXELS, image_frame
@@ -28,7 +28,10 @@ __all__ = [
     "NotAnImageError",
     "NotFoundError",
     "ServedFile",
+    "Timeline",
+    "TimelineRun",
     "VideoFile",
+    "VideoHits",
     "VidseekService",
     "image_frame",
     "model_problems",
@@ -75,19 +78,43 @@ class VidseekService:
     def index_summary(self) -> IndexSummary | None:
         return self.index.summary()
 
-    # -- search
-    def search_text(self, query: str, k: int, offset: int = 0, min_score: float | None = None, kind: str | None = None) -> Ranked:
-        return self.search.text(query, k, offset, min_score, kind=kind)
+    # -- search (group: one row per "segment", per "moment" or per "video"; see app/services/search.py)
+    def search_text(
+        self,
+        query: str,
+        k: int,
+        offset: int = 0,
+        min_score: float | None = None,
+        kind: str | None = None,
+        group: str = "segment",
+    ) -> Ranked:
+        return self.search.text(query, k, offset, min_score, kind=kind, group=group)
 
     def search_like(
-        self, segment_id: int, k: int, offset: int = 0, min_score: float | None = None, kind: str | None = None
-    ) -> tuple[SegmentRecord, list[Hit], int]:
-        return self.search.like(segment_id, k, offset, min_score, kind=kind)
+        self,
+        segment_id: int,
+        k: int,
+        offset: int = 0,
+        min_score: float | None = None,
+        kind: str | None = None,
+        group: str = "segment",
+    ) -> tuple[SegmentRecord, Rows, int]:
+        return self.search.like(segment_id, k, offset, min_score, kind=kind, group=group)
 
     def search_image(
-        self, data: bytes, k: int, offset: int = 0, min_score: float | None = None, kind: str | None = None
+        self,
+        data: bytes,
+        k: int,
+        offset: int = 0,
+        min_score: float | None = None,
+        kind: str | None = None,
+        group: str = "segment",
     ) -> Ranked:
-        return self.search.image(data, k, offset, min_score, kind=kind)
+        return self.search.image(data, k, offset, min_score, kind=kind, group=group)
+
+    def timeline(self, query: str, video_id: int) -> Timeline:
+        """The words' score along a whole video, segment by segment (raises NotFoundError)."""
+        return self.search.timeline(query, video_id)
 
     # -- browsing
     def library(self) -> Library:
@@ -131,3 +158,12 @@ class VidseekService:
 
     def classify_video(self, video_id: int, labels: list[str], template: str) -> Ranking:
         return self.classifier.video(video_id, labels, template)
+
+    # -- the action timeline: the top label over time (see app/services/classify.py)
+    def classify_video_timeline(self, video_id: int, labels: list[str], template: str) -> list[TimelineRun]:
+        return self.classifier.video_timeline(video_id, labels, template)
+
+    def classify_file_timeline(
+        self, path: Path, labels: list[str], template: str, segment_seconds: float | None = None
+    ) -> list[TimelineRun]:
+        return self.classifier.file_timeline(path, labels, template, segment_seconds)

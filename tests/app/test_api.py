@@ -5,7 +5,7 @@ from tests.videos import make_video
 
 
 def test_search_ranks_all_segments_by_cosine(client, built_index, service):
-    r = client.get("/search", params={"q": "a red clip", "k": 100})
+    r = client.get("/search", params={"group": "segment", "q": "a red clip", "k": 100})
     assert r.status_code == 200
     body = r.json()
     assert body["query"] == "a red clip" and body["total"] == 6 and body["took_ms"] >= 0
@@ -24,11 +24,11 @@ def test_search_ranks_all_segments_by_cosine(client, built_index, service):
 
 
 def test_search_paging_and_min_score(client):
-    full = client.get("/search", params={"q": "blue", "k": 6}).json()["results"]
-    page = client.get("/search", params={"q": "blue", "k": 2, "offset": 2}).json()["results"]
+    full = client.get("/search", params={"group": "segment", "q": "blue", "k": 6}).json()["results"]
+    page = client.get("/search", params={"group": "segment", "q": "blue", "k": 2, "offset": 2}).json()["results"]
     assert [x["segment_id"] for x in page] == [x["segment_id"] for x in full[2:4]]
     threshold = full[2]["score"]
-    above = client.get("/search", params={"q": "blue", "k": 6, "min_score": threshold}).json()
+    above = client.get("/search", params={"group": "segment", "q": "blue", "k": 6, "min_score": threshold}).json()
     assert above["total"] == 3 and len(above["results"]) == 3
     assert all(x["score"] >= threshold for x in above["results"])
 

@@ -93,13 +93,13 @@ def test_search_of_a_kind_is_the_true_top_k_among_it(mixed_client, mixed_index, 
     _, vectors = mixed_index
     params = {"k": k, "offset": offset, "kind": kind} | ({} if min_score is None else {"min_score": min_score})
     for words in WORDS:
-        body = mixed_client.get("/search", params={"q": words, **params}).json()
+        body = mixed_client.get("/search", params={"group": "segment", "q": words, **params}).json()
         want_ids, want_scores, want_total = brute_force(vectors[kind], mixed_service.queries.encode(words), k, offset, min_score)
         assert [r["segment_id"] for r in body["results"]] == want_ids
         np.testing.assert_allclose([r["score"] for r in body["results"]], want_scores, atol=1e-5)
         assert {r["kind"] for r in body["results"]} <= {kind}
         assert body["total"] == (want_total if min_score is not None else len(vectors[kind]))
-    unfiltered = mixed_client.get("/search", params={"q": WORDS[0], "k": 8}).json()
+    unfiltered = mixed_client.get("/search", params={"group": "segment", "q": WORDS[0], "k": 8}).json()
     assert unfiltered["total"] == VIDEOS * SEGMENTS_PER_VIDEO + PHOTOS
 
 
@@ -107,8 +107,8 @@ def test_a_photo_search_finds_photos_that_an_unfiltered_top_k_would_not_show(mix
     _, vectors = mixed_index
     photos = set(vectors[PHOTO_KIND])
     for words in WORDS:
-        top = mixed_client.get("/search", params={"q": words, "k": 8}).json()["results"]
-        found = mixed_client.get("/search", params={"q": words, "k": 8, "kind": "photo"}).json()["results"]
+        top = mixed_client.get("/search", params={"group": "segment", "q": words, "k": 8}).json()["results"]
+        found = mixed_client.get("/search", params={"group": "segment", "q": words, "k": 8, "kind": "photo"}).json()["results"]
         assert len(found) == 8 and {r["segment_id"] for r in found} <= photos
         assert sum(r["segment_id"] in photos for r in top) < 8  # post-filtering the top 8 would have fallen short
 
@@ -117,7 +117,7 @@ def test_more_like_this_of_a_kind_leaves_the_query_segment_out(mixed_client, mix
     _, vectors = mixed_index
     photo, video = next(iter(vectors[PHOTO_KIND])), next(iter(vectors[VIDEO_KIND]))
     for like, kind in [(photo, "photo"), (video, "photo"), (photo, "video"), (video, "video")]:
-        body = mixed_client.get("/search", params={"like": like, "k": 5, "kind": kind}).json()
+        body = mixed_client.get("/search", params={"group": "segment", "like": like, "k": 5, "kind": kind}).json()
         others = {i: v for i, v in vectors[kind].items() if i != like}
         query = vectors[PHOTO_KIND].get(like, vectors[VIDEO_KIND].get(like))
         assert [r["segment_id"] for r in body["results"]] == brute_force(others, query, 5)[0]
@@ -130,7 +130,7 @@ def test_search_by_picture_of_a_kind(mixed_client, mixed_index):
     Image.new("RGB", (48, 32), (200, 40, 40)).save(buffer, format="PNG")
     for kind in KINDS:
         files = {"file": ("red.png", buffer.getvalue(), "image/png")}
-        response = mixed_client.post("/search/image", params={"k": 6, "kind": kind}, files=files)
+        response = mixed_client.post("/search/image", params={"group": "segment", "k": 6, "kind": kind}, files=files)
         assert response.status_code == 200, response.text
         body = response.json()
         assert len(body["results"]) == 6 and {r["segment_id"] for r in body["results"]} <= set(vectors[kind])
@@ -213,11 +213,16 @@ def test_the_page_offers_show_only_where_there_are_photos(mixed_client, client):
 def test_cli_search_of_a_kind(mixed_index, capsys):
     index_dir, vectors = mixed_index
     for kind in KINDS:
-        assert cli.main(["search", "a red car", "--kind", kind, "-k", "5", "--json", "--index-dir", str(index_dir)]) == 0
+        assert (
+            cli.main(
+                ["search", "a red car", "--kind", kind, "--group", "segment", "-k", "5", "--json", "--index-dir", str(index_dir)]
+            )
+            == 0
+        )
         body = json.loads(capsys.readouterr().out)
         assert len(body["results"]) == 5 and {r["segment_id"] for r in body["results"]} <= set(vectors[kind])
         assert body["total"] == len(vectors[kind])
-    assert cli.main(["search", "a red car", "--kind", "photo", "--index-dir", str(index_dir)]) == 0
+    assert cli.main(["search", "a red car", "--kind", "photo", "--group", "segment", "--index-dir", str(index_dir)]) == 0
     first, *rows = capsys.readouterr().out.splitlines()
     assert first.startswith(f"8 of {PHOTOS} segments in ") and len(rows) == 8 and all(".jpg" in row for row in rows)
 

@@ -25,7 +25,7 @@ def some_segment(client) -> dict:
 
 def test_more_like_a_segment_ranks_by_its_own_vector_and_leaves_it_out(client, built_index):
     query = some_segment(client)
-    r = client.get("/search", params={"like": query["segment_id"], "k": 100})
+    r = client.get("/search", params={"group": "segment", "like": query["segment_id"], "k": 100})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["mode"] == "like" and body["query"] == ""
@@ -42,12 +42,12 @@ def test_more_like_a_segment_ranks_by_its_own_vector_and_leaves_it_out(client, b
 
 def test_more_like_this_pages_and_min_score(client):
     like = some_segment(client)["segment_id"]
-    full = client.get("/search", params={"like": like, "k": 10}).json()["results"]
-    page = client.get("/search", params={"like": like, "k": 2, "offset": 2}).json()
+    full = client.get("/search", params={"group": "segment", "like": like, "k": 10}).json()["results"]
+    page = client.get("/search", params={"group": "segment", "like": like, "k": 2, "offset": 2}).json()
     assert [x["segment_id"] for x in page["results"]] == [x["segment_id"] for x in full[2:4]]
     assert page["total"] == SEGMENTS - 1
     threshold = full[1]["score"]
-    above = client.get("/search", params={"like": like, "k": 10, "min_score": threshold}).json()
+    above = client.get("/search", params={"group": "segment", "like": like, "k": 10, "min_score": threshold}).json()
     assert [x["segment_id"] for x in above["results"]] == [x["segment_id"] for x in full[:2]]
     assert above["total"] == 2  # the query segment itself is not counted
 
@@ -74,7 +74,7 @@ def test_text_search_says_its_mode(client):
 
 def test_search_by_picture_is_a_one_frame_clip(client, built_index, _tiny_encoder):
     data = picture()
-    r = client.post("/search/image", files={"file": ("red.png", data, "image/png")}, params={"k": 100})
+    r = client.post("/search/image", files={"file": ("red.png", data, "image/png")}, params={"group": "segment", "k": 100})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["mode"] == "image" and body["total"] == SEGMENTS and len(body["results"]) == SEGMENTS
@@ -83,7 +83,9 @@ def test_search_by_picture_is_a_one_frame_clip(client, built_index, _tiny_encode
     reader = open_index(built_index)
     for x in body["results"]:
         assert x["score"] == pytest.approx(float(reader.segment_vector(x["segment_id"]) @ vector), abs=1e-4)
-    page = client.post("/search/image", files={"file": ("red.png", data, "image/png")}, params={"k": 2, "offset": 2}).json()
+    page = client.post(
+        "/search/image", files={"file": ("red.png", data, "image/png")}, params={"group": "segment", "k": 2, "offset": 2}
+    ).json()
     assert [x["segment_id"] for x in page["results"]] == [x["segment_id"] for x in body["results"][2:4]]
 
 

@@ -73,7 +73,7 @@ def test_a_card_of_an_hour_long_video(page, base_url):
     assert card.get_attribute("aria-label") == "lecture.mp4, 1:02:05–1:02:15, score 0.500"
     title = card.locator("a.title")
     assert title.get_attribute("title") == "lecture.mp4: open the player at 1:02:05"
-    assert title.get_attribute("href").endswith("/watch/3?t=3725&segment=7")
+    assert title.get_attribute("href").endswith("/watch/3?t=3725&segment=7&q=talk")  # the player draws the words' strip
     assert card.locator("video").evaluate("v => v.src").endswith("/videos/3#t=3725,3735.5")
     assert page.locator("#status").inner_text() == "1 result of 1 in 3.1 ms"
 

@@ -1,16 +1,19 @@
 // vidseek classify page (templates/classify.html loads it as a module): pick an indexed video (or a linked
-// segment) or upload one, enter labels, POST /classify, and show the ranked probabilities as bars. Results go
-// in with textContent only.
+// segment) or upload one, enter labels, POST /classify, and show the ranked probabilities as bars; with "Timeline"
+// also the most likely label over time (timeline_classify.js). Results go in with textContent only.
 
 import { errorMessage, fetchJson, isAbort } from "./api.js";
 import { percent } from "./format.js";
 import { markReady, statusLine } from "./page.js";
+import { clearTimeline, renderTimeline } from "./timeline_classify.js";
 
 const form = document.getElementById("classify-form");
 const select = document.getElementById("video-select");
 const fileInput = document.getElementById("video-file");
 const labelsInput = document.getElementById("labels");
 const templateInput = document.getElementById("template");
+const timelineBox = document.getElementById("timeline");
+const timelineEl = document.getElementById("classify-timeline");
 const button = document.getElementById("classify-button");
 const resultsEl = document.getElementById("classify-results");
 const setStatus = statusLine(document.getElementById("classify-status"));
@@ -74,8 +77,9 @@ function render(labels) {
   resultsEl.replaceChildren(...labels.map(barRow));
 }
 
-/** The fetch init for clip source `kind`; {problem, focus} when the form does not name a clip. */
-function requestFor(kind, labels, template) {
+/** The fetch init for clip source `kind`; {problem, focus} when the form does not name a clip. With `timeline`,
+ * `videoId` is the indexed video whose blocks link to its watch page (null for an upload). */
+function requestFor(kind, labels, template, timeline) {
   if (kind === "upload") {
     const file = fileInput.files && fileInput.files[0];
     if (!file) return { problem: "Choose a video file to upload, or pick an indexed video.", focus: fileInput };
@@ -83,9 +87,14 @@ function requestFor(kind, labels, template) {
     body.append("file", file, file.name);
     body.append("labels", labels.join(","));
     body.append("template", template);
-    return { init: { method: "POST", body } };
+    if (timeline) body.append("timeline", "true");
+    return { init: { method: "POST", body }, videoId: null };
   }
   const payload = { labels, template };
+  if (timeline && kind !== "video") {
+    return { problem: "A timeline is of a whole video: pick an indexed video or upload one.", focus: timelineBox };
+  }
+  if (timeline) payload.timeline = true;
   if (kind === "segment") {
     payload.segment_id = Number(form.querySelector('input[value="segment"]').dataset.segmentId);
   } else if (kind === "video" && select && select.value) {
@@ -93,7 +102,8 @@ function requestFor(kind, labels, template) {
   } else {
     return { problem: "Pick an indexed video or upload one." };
   }
-  return { init: { method: "POST", body: JSON.stringify(payload), headers: { "Content-Type": "application/json" } } };
+  const init = { method: "POST", body: JSON.stringify(payload), headers: { "Content-Type": "application/json" } };
+  return { init, videoId: payload.video_id ?? null };
 }
 
 /** What to do about a refused classification, by status. */
@@ -103,19 +113,21 @@ function advice(status) {
   return "";
 }
 
-function showAnswer({ res, body }, started) {
+function showAnswer({ res, body }, started, shown) {
+  clearTimeline(timelineEl);
   if (!res.ok) {
     setStatus(`Classification failed: ${errorMessage(res, body)}.${advice(res.status)}`, "error");
     resultsEl.replaceChildren();
     return;
   }
   render(body.labels || []);
+  if (Array.isArray(body.timeline)) renderTimeline(timelineEl, body.timeline, shown);
   const top = body.labels && body.labels[0];
   const ms = Math.round(performance.now() - started);
   setStatus(top ? `Most likely: ${top.label} (${percent(top.probability)}%) · ${body.labels.length} labels in ${ms} ms` : "No labels.", "ok");
 }
 
-async function classify(init, kind) {
+async function classify(init, kind, shown) {
   if (controller) controller.abort();
   const ctrl = new AbortController();
   controller = ctrl;
@@ -124,7 +136,7 @@ async function classify(init, kind) {
   const started = performance.now();
   try {
     const answer = await fetchJson("/classify", { ...init, signal: ctrl.signal });
-    if (ctrl === controller) showAnswer(answer, started);
+    if (ctrl === controller) showAnswer(answer, started, shown);
   } catch (err) {
     if (isAbort(err)) return;
     setStatus("Classification failed: could not reach the server. Check that 'vidseek serve' is running.", "error");
@@ -145,13 +157,13 @@ function submit(ev) {
     return;
   }
   const kind = source();
-  const { init, problem, focus } = requestFor(kind, labels, promptTemplate());
+  const { init, problem, focus, videoId } = requestFor(kind, labels, promptTemplate(), timelineBox.checked);
   if (problem) {
     setStatus(problem, "error");
     if (focus) focus.focus();
     return;
   }
-  classify(init, kind);
+  classify(init, kind, { labels, videoId });
 }
 
 // Touching a control picks its option.

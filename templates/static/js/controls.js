@@ -1,4 +1,4 @@
-// The search form's "show", "max display" and "min score" controls: what they read, and what a change in them asks
+// The search form's "show", "group by video", "max display" and "min score" controls: what they read, and what a change in them asks
 // for.
 
 /** The kinds of file a search may be limited to (GET /search's kind=); null is all of them. */
@@ -27,6 +27,31 @@ export class MediaKind {
   /** onChange(kind): the choice changed (null = all). */
   wire(onChange) {
     if (this.select) this.select.addEventListener("change", () => onChange(this.read()));
+  }
+}
+
+/** A grouping from the URL, a history entry or the server: "video" (one card per video), else null (moments). */
+export function validGroup(v) {
+  return v === "video" ? "video" : null;
+}
+
+/** "Group by video": a checkbox; checked, the results are one card per video with its moments. */
+export class GroupByVideo {
+  constructor(checkbox) {
+    this.checkbox = checkbox;
+  }
+
+  read() {
+    return this.checkbox && this.checkbox.checked ? "video" : null;
+  }
+
+  show(group) {
+    if (this.checkbox) this.checkbox.checked = validGroup(group) === "video";
+  }
+
+  /** onChange(group): the box was ticked or cleared. */
+  wire(onChange) {
+    if (this.checkbox) this.checkbox.addEventListener("change", () => onChange(this.read()));
   }
 }
 

@@ -1,9 +1,10 @@
 // Searches in the address bar and the back button. Words and segments live in the URL (/?q=…&k=8,
-// /?like=ID&k=8, with &min_score= and &kind=photo where set) so results can be shared and "back" works; a picture
+// /?like=ID&k=8, with &min_score=, &kind=photo and &group=video where set) so results can be shared and "back"
+// works; a picture
 // cannot, so its history entry only replays while the page still holds that picture (the `picture` arguments:
 // {file, id} or null).
 
-import { validKind } from "./controls.js";
+import { validGroup, validKind } from "./controls.js";
 import { segmentIdOf } from "./urls.js";
 
 /** What a history entry stores for search params p: plain values only. */
@@ -17,6 +18,7 @@ export function historyState(p) {
     k: p.k,
     minScore: p.minScore,
     kind: p.kind || null,
+    group: p.group || null,
   };
 }
 
@@ -40,6 +42,7 @@ export class SearchHistory {
     sp.set("k", String(p.k));
     if (p.minScore != null) sp.set("min_score", String(p.minScore));
     if (p.kind) sp.set("kind", p.kind);
+    if (p.group) sp.set("group", p.group);
     return `${this.pagePath}?${sp.toString()}`;
   }
 
@@ -51,7 +54,7 @@ export class SearchHistory {
     if (st.mode === "image") {
       query = picture && picture.id === st.image ? { mode: "image", file: picture.file, id: picture.id } : null;
     }
-    return { query, k, minScore: validMinScore(st.minScore), kind: validKind(st.kind) };
+    return { query, k, minScore: validMinScore(st.minScore), kind: validKind(st.kind), group: validGroup(st.group) };
   }
 
   /** Search params from the address bar (an entry without a state, e.g. one typed in). */
@@ -68,6 +71,7 @@ export class SearchHistory {
         k: sp.get("k"),
         minScore: msNum !== null && Number.isFinite(msNum) ? msNum : null,
         kind: sp.get("kind"),
+        group: sp.get("group"),
       },
       picture
     );
@@ -100,5 +104,6 @@ export function landingParams(initial, typed, k) {
     k,
     minScore: validMinScore(initial.min_score),
     kind: validKind(initial.kind),
+    group: validGroup(initial.group),
   };
 }

@@ -1,6 +1,7 @@
 // What a search is. A query is one of three things: words ({mode: "text", q}), an indexed segment ("more like
 // this", {mode: "like", like}) or a picture ({mode: "image", file, id}). A search's params are
-// {query, k, minScore, kind} (minScore null = no limit; kind "video" or "photo", null = all).
+// {query, k, minScore, kind, group} (minScore null = no limit; kind "video" or "photo", null = all; group "video"
+// = one row per video, null = one per moment).
 
 export function isEmpty(query) {
   return query.mode === "text" && !query.q;
@@ -20,7 +21,8 @@ export function sameParams(a, b) {
     queryKey(a.query) === queryKey(b.query) &&
     a.k === b.k &&
     a.minScore === b.minScore &&
-    (a.kind || null) === (b.kind || null)
+    (a.kind || null) === (b.kind || null) &&
+    (a.group || null) === (b.group || null)
   );
 }
 
@@ -29,6 +31,7 @@ export function searchRequest(searchUrl, p, offset) {
   const sp = new URLSearchParams({ k: String(p.k), offset: String(offset) });
   if (p.minScore != null) sp.set("min_score", String(p.minScore));
   if (p.kind) sp.set("kind", p.kind);
+  sp.set("group", p.group || "moment"); // said always: the page shows moments whatever the API's default
   const q = p.query;
   if (q.mode === "image") {
     const body = new FormData();
@@ -38,6 +41,11 @@ export function searchRequest(searchUrl, p, offset) {
   if (q.mode === "like") sp.set("like", String(q.like));
   else sp.set("q", q.q);
   return [`${searchUrl}?${sp.toString()}`, { method: "GET" }];
+}
+
+/** The words a search asked, for the player page's "where in this video" strip ("" for a segment or picture). */
+export function wordsOf(query) {
+  return query && query.mode === "text" ? query.q : "";
 }
 
 /** The document title for a query: its words, or what kind of search it is. */

@@ -1,4 +1,4 @@
-// The grid of result cards: one card per segment, with its playing clip (scrubbed over its sprite sheet on hover)
+// The grid of result cards: one card per moment (or per video, with its moments as links), with its playing clip (scrubbed over its sprite sheet on hover)
 // or its photo, title (a link to the player), time range, score and "More like this". Everything from the server
 // goes in as text or checked URLs, never HTML.
 
@@ -7,11 +7,13 @@ import { playWhenVisible, reducedMotion, releaseVideos, safePlay, startsVisible,
 import { scrubCard } from "./scrub.js";
 import { safeUrl } from "./urls.js";
 
-/** The player page for result r, opened at `start` (a photo's view has no time); "" when r names no video. */
-function watchUrl(r, start) {
+/** The player page for result r, opened at `start` at segment `segmentId` (a photo's view has no time), with the
+ * search's words `q` (its "where in this video" strip); "" when r names no video. */
+function watchUrl(r, start, q, segmentId = r.segment_id) {
   if (r.video_id == null) return "";
   if (r.kind === "photo") return `/watch/${encodeURIComponent(String(r.video_id))}`;
-  const sp = new URLSearchParams({ t: fragNum(start), segment: String(r.segment_id) });
+  const sp = new URLSearchParams({ t: fragNum(start), segment: String(segmentId) });
+  if (q) sp.set("q", q);
   return `/watch/${encodeURIComponent(String(r.video_id))}?${sp.toString()}`;
 }
 
@@ -93,8 +95,28 @@ function playOnHover(card, video) {
   card.addEventListener("focusout", off);
 }
 
-/** What a card shows of result r, checked and formatted. */
-function cardOf(r) {
+/** A video's moments (group by video) as links into the player at each, best first. */
+function momentsOf(r, q) {
+  const list = element("ol", "moments");
+  list.setAttribute("aria-label", "Moments in this video");
+  for (const m of r.moments) {
+    if (!m || typeof m !== "object") continue;
+    const start = Math.max(0, Number(m.start) || 0);
+    const end = Math.max(start, Number(m.end) || start);
+    const href = safeUrl(watchUrl(r, start, q, m.segment_id));
+    const link = element("a", "moment", clockRange(start, end));
+    if (href) link.href = href;
+    link.title = `open the player at ${clock(start)} (score ${formatScore(m.score)})`;
+    const item = element("li");
+    item.dataset.start = String(start);
+    item.append(link, element("span", "moment-score", formatScore(m.score)));
+    list.append(item);
+  }
+  return list;
+}
+
+/** What a card shows of result r, checked and formatted (`q`: the search's words, for the player's strip). */
+function cardOf(r, q) {
   const start = Math.max(0, Number(r.start) || 0);
   const end = Math.max(start, Number(r.end) || start);
   const isPhoto = r.kind === "photo";
@@ -108,13 +130,13 @@ function cardOf(r) {
     score: formatScore(r.score),
     videoUrl: safeUrl(r.video_url),
     spritesUrl: safeUrl(r.sprites_url),
-    playerUrl: safeUrl(watchUrl(r, start)),
+    playerUrl: safeUrl(watchUrl(r, start, q)),
     poster: safeUrl(r.thumbnail_url),
   };
 }
 
-function buildCard(r, onLike) {
-  const c = cardOf(r);
+function buildCard(r, onLike, q) {
+  const c = cardOf(r, q);
   const card = element("article", "result");
   card.dataset.segmentId = String(r.segment_id);
   if (r.video_id != null) card.dataset.videoId = String(r.video_id);
@@ -122,7 +144,10 @@ function buildCard(r, onLike) {
   card.dataset.end = String(c.end);
   card.dataset.score = String(Number(r.score));
   card.dataset.kind = c.isPhoto ? "photo" : "video";
+  card.dataset.segments = String(Number(r.segments) || 1);
   card.setAttribute("aria-label", `${c.title}, ${c.range}, score ${c.score}`);
+  const grouped = Array.isArray(r.moments);
+  if (grouped) card.classList.add("is-video");
   if (c.isPhoto) {
     card.append(mediaOf(c, photoImage(c)), metaOf(c, onLike));
     return { card, video: null };
@@ -131,6 +156,7 @@ function buildCard(r, onLike) {
   const media = mediaOf(c, video);
   if (c.spritesUrl) scrubCard(media, c.spritesUrl, c.start, c.end);
   card.append(media, metaOf(c, onLike));
+  if (grouped) card.append(momentsOf(r, q));
   if (reducedMotion.matches) playOnHover(card, video);
   return { card, video };
 }
@@ -147,8 +173,9 @@ export class ResultGrid {
     return this.container.querySelectorAll(".result").length;
   }
 
-  /** Show `results` (after the cards already there when `append`); returns the first new card, or null. */
-  render(results, append) {
+  /** Show `results` (after the cards already there when `append`); `q`: the search's words ("" for none), carried
+   * to the player page. Returns the first new card, or null. */
+  render(results, append, q = "") {
     if (!append) this.clear();
     const seen = new Set(Array.from(this.container.querySelectorAll(".result"), (c) => c.dataset.segmentId));
     const frag = document.createDocumentFragment();
@@ -157,7 +184,7 @@ export class ResultGrid {
     for (const r of results) {
       if (!r || typeof r !== "object" || seen.has(String(r.segment_id))) continue;
       seen.add(String(r.segment_id));
-      const { card, video } = buildCard(r, this.onLike);
+      const { card, video } = buildCard(r, this.onLike, q);
       firstNew = firstNew || card;
       frag.appendChild(card);
       if (video) videos.push(video);

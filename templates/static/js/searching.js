@@ -3,7 +3,7 @@
 
 import { errorMessage, fetchJson, isAbort } from "./api.js";
 import { formatCount, formatMs, formatScore } from "./format.js";
-import { errorAdvice, isEmpty, searchRequest, titleOf } from "./query.js";
+import { errorAdvice, isEmpty, searchRequest, titleOf, wordsOf } from "./query.js";
 
 const UNREACHABLE = "Search failed: could not reach the server. Check that 'vidseek serve' is running, then try again.";
 const UNEXPECTED = "Search failed: the server sent an unexpected response. Reload the page and try again.";
@@ -18,6 +18,12 @@ function nothingFound(p) {
   return p.query.mode === "text" ? "No clips matched. Try other words." : "No other clips in the index to compare with.";
 }
 
+/** What the status line counts: videos with "group by video", else results (moments). */
+function rowsOf(p, n) {
+  const what = p.group === "video" ? "video" : "result";
+  return n === 1 ? what : `${what}s`;
+}
+
 export class Searcher {
   /**
    * searchUrl: "/search"; grid: the ResultGrid; results: its element; loadMore: the "Load more" button;
@@ -27,7 +33,7 @@ export class Searcher {
    */
   constructor({ searchUrl, grid, results, loadMore, setStatus, history, onLike, beforeRun }) {
     Object.assign(this, { searchUrl, grid, results, loadMore, setStatus, history, onLike, beforeRun });
-    this.current = null; // what the grid shows (or is loading): {query, k, minScore, kind, offset, total, shown, tookMs}
+    this.current = null; // what the grid shows (or loads): {query, k, minScore, kind, group, offset, total, shown, tookMs}
     this.seq = 0; // request counter: only the newest response is used
     this.controller = null; // AbortController of the in-flight request
   }
@@ -98,11 +104,11 @@ export class Searcher {
       return;
     }
     if (p.query.mode === "like" && body.like) this.onLike(body.like);
-    const firstNew = this.grid.render(body.results, append);
+    const firstNew = this.grid.render(body.results, append, wordsOf(p.query));
     this.count(body, offset);
     const c = this.current;
     if (c.shown === 0) this.setStatus(nothingFound(p), "empty");
-    else this.setStatus(`${formatCount(c.shown)} result${c.shown === 1 ? "" : "s"} of ${formatCount(c.total)} in ${formatMs(c.tookMs)} ms`, "ok");
+    else this.setStatus(`${formatCount(c.shown)} ${rowsOf(p, c.shown)} of ${formatCount(c.total)} in ${formatMs(c.tookMs)} ms`, "ok");
     this.loadMore.hidden = !(body.results.length >= p.k && body.results.length > 0 && c.shown < c.total);
     if (append && firstNew) {
       const link = firstNew.querySelector("a.title");
@@ -123,7 +129,8 @@ export class Searcher {
   more() {
     const c = this.current;
     if (!c || !c.query) return;
-    this.run({ query: c.query, k: c.k, minScore: c.minScore, kind: c.kind }, { history: "none", offset: c.offset + c.k });
+    const p = { query: c.query, k: c.k, minScore: c.minScore, kind: c.kind, group: c.group };
+    this.run(p, { history: "none", offset: c.offset + c.k });
   }
 
   /** Drop the request in flight: any late answer is ignored. */

@@ -1,10 +1,12 @@
 // vidseek player page (templates/watch.html loads it as a module): the whole video (its preview when the index
 // made one) from the moment the link named, its segments listed beside it and a scrub bar over its sprite sheet.
-// Clicking a segment or the bar seeks there; the segment being played is marked as it goes. A photo's view only
-// says when the photo cannot be shown.
+// Clicking a segment or the bar seeks there; the segment being played is marked as it goes. Opened from a search,
+// the strip of its words' score along the video (timeline.js) seeks too. A photo's view only says when the photo
+// cannot be shown.
 
 import { markReady } from "./page.js";
 import { scrubBar } from "./scrub.js";
+import { timelineStrip } from "./timeline.js";
 import { safeUrl } from "./urls.js";
 
 const UNPLAYABLE =
@@ -128,6 +130,8 @@ if (player) {
   wirePlayer(player, document.getElementById("segments"), errorEl);
   const bar = document.getElementById("scrub-bar");
   if (bar) scrubBar(bar, player, bar.dataset.sprites, (t) => seek(player, t));
+  const strip = document.getElementById("timeline");
+  if (strip) timelineStrip(strip, player, (t) => seek(player, t));
 }
 if (photo) wirePhoto(photo, errorEl);
 backToResults(document.getElementById("back-link"));
