@@ -15,9 +15,11 @@ decoded frames come back, i.e. scan, catalog and starting the decode workers, an
 seconds are listed beside it. Where the model runs on the CPU, decoding and embedding share its cores, so no
 build can beat 1/(1/decode + 1/encode) (the "bound" column; min(decode, encode) on a GPU): steady/bound says how
 close the pipeline comes to it. Then decode-only per decoder backend for each size (default: every registered
-backend that can read the files here). Then the whole build with --segments shots vs fixed on the same files
+backend that can read the files here). Then the whole build with --segments shots vs fixed over one more library
+(as many clips, as long, as large, made of shots with hard cuts: benchmarks/shots_vs_fixed.py)
 (segments, segments/s, video-seconds/s, their ratio: goal >= 0.7) and the shot detector's precision and recall on
-synthetic videos of known cuts (tests/shot_videos.py). Ends with one line of JSON.
+synthetic videos of known cuts (tests/shot_videos.py), beside PySceneDetect's where it is installed. Ends with one
+line of JSON.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Only torch-free imports at module level: spawned decode workers import this module again (as the build's
 # workers import the light `vidseek` entry point), and torch here would add seconds to every worker's start.
+from benchmarks.shots_vs_fixed import (  # noqa: E402
+    detector_accuracy,
+    make_shots_library,
+    measure_segmenters,
+    print_segmenters,
+)
 from indexer.clips import decode_segments, probe_video  # noqa: E402
 from indexer.decoders.base import DECODERS, get_decoder  # noqa: E402
 from indexer.segment import plan_segments  # noqa: E402
@@ -169,87 +177,6 @@ def measure_backends(names, library: Path, args, short_side: int, pyav_rate: flo
     return rates
 
 
-def measure_segmenters(encoder, args, library: Path, tmp: Path, name: str) -> dict:
-    """The whole build with ``--segments shots`` and with ``fixed`` (10 s) over the same files: segments/s and
-    video-seconds/s of each, and shots' video-seconds/s over fixed's (the goal: >= 0.7)."""
-    from indexer.clips import probe_video
-    from indexer.pipeline.local import build_index
-    from indexer.pipeline.options import BuildOptions
-
-    video_seconds = sum(probe_video(REFERENCE, str(p)).duration for p in sorted(library.glob("*.mp4")))
-    row = {}
-    for segments in ("fixed", "shots"):
-        options = BuildOptions(
-            library,
-            tmp / f"index-{name}-{segments}",
-            frames=args.frames,
-            segments=segments,
-            batch_size=args.batch_size,
-            workers=args.workers,
-            progress=False,
-            previews="off",
-        )
-        report = build_index(encoder, options)
-        assert not report.failed, report.summary()
-        row[segments] = {
-            "segments": report.segments,
-            "seconds": report.seconds,
-            "segments_per_s": report.segments_per_second,
-            "video_seconds_per_s": video_seconds / report.seconds,
-        }
-    row["shots_vs_fixed"] = row["shots"]["video_seconds_per_s"] / row["fixed"]["video_seconds_per_s"]
-    return row
-
-
-def detector_accuracy(tmp: Path, videos: int = 4) -> dict:
-    """The shot detector on synthetic videos of known cuts (tests/shot_videos.py): precision and recall of hard cuts
-    within one frame, the most boundaries found inside one fade or dissolve, and video-seconds scanned per second."""
-    from indexer.segmenters.shots import scan_shots
-    from tests.shot_videos import boundary_accuracy, write_cuts_video
-
-    true_found = found = hits = cuts = most_in_gradual = 0
-    seconds = scanned = 0.0
-    for seed in range(videos):
-        truth = write_cuts_video(tmp / f"shots{seed}.mp4", seed)
-        started = time.perf_counter()
-        scan = scan_shots(truth.path)
-        seconds += time.perf_counter() - started
-        scanned += truth.frames / truth.fps
-        precision, recall = boundary_accuracy(scan.cuts, truth)
-        scored = [f for f in scan.cuts if not any(a - 1 <= f <= b + 1 for a, b in truth.gradual)]
-        found, true_found = found + len(scored), true_found + round(precision * len(scored))
-        cuts, hits = cuts + len(truth.cuts), hits + round(recall * len(truth.cuts))
-        inside = [len([f for f in scan.cuts if a - 1 <= f <= b + 1]) for a, b in truth.gradual]
-        most_in_gradual = max([most_in_gradual, *inside])
-    return {
-        "precision": true_found / found if found else 1.0,
-        "recall": hits / cuts if cuts else 1.0,
-        "cuts": cuts,
-        "most_boundaries_in_a_transition": most_in_gradual,
-        "scan_video_seconds_per_s": scanned / seconds,
-    }
-
-
-def print_segmenters(rows: list[dict], accuracy: dict) -> None:
-    print("\nwhole build, --segments shots vs fixed (10 s), same files: segments, segments/s, video-seconds/s")
-    print(
-        f"{'size':<11}{'model':<14}{'fixed seg':>10}{'seg/s':>8}{'video s/s':>11}{'shots seg':>11}{'seg/s':>8}"
-        f"{'video s/s':>11}{'shots/fixed':>13}"
-    )
-    for row in rows:
-        f, s = row["segmenters"]["fixed"], row["segmenters"]["shots"]
-        print(
-            f"{row['size']:<11}{row['model']:<14}{f['segments']:>10}{f['segments_per_s']:>8.2f}{f['video_seconds_per_s']:>11.2f}"
-            f"{s['segments']:>11}{s['segments_per_s']:>8.2f}{s['video_seconds_per_s']:>11.2f}{row['segmenters']['shots_vs_fixed']:>13.2f}"
-        )
-    print("shots/fixed: video-seconds/s of the shots build over the fixed one's (goal >= 0.70)")
-    print(
-        f"shot detector on {accuracy['cuts']} synthetic hard cuts (320x180, 25 fps): precision {accuracy['precision']:.3f}, "
-        f"recall {accuracy['recall']:.3f} (within 1 frame; goal >= 0.95); at most {accuracy['most_boundaries_in_a_transition']} "
-        f"boundary in a fade or dissolve; scans {accuracy['scan_video_seconds_per_s']:.0f} video-seconds/s on one core"
-    )
-
-
 def parse_size(text: str) -> tuple[int, int]:
     width, height = map(int, text.lower().split("x"))
     return width, height
@@ -347,6 +274,7 @@ def summary_json(args, rows: list[dict], backends: dict, device: str, precision:
             "build_vs_encode_only": round(row["build_vs_encode"], 3),
             "segmenters": {name: {k: round(v, 3) for k, v in row["segmenters"][name].items()} for name in ("fixed", "shots")},
             "shots_vs_fixed_video_seconds_per_s": round(row["segmenters"]["shots_vs_fixed"], 3),
+            "shots_vs_fixed_segments_per_s": round(row["segmenters"]["shots_vs_fixed_per_segment"], 3),
         }
 
     return json.dumps(
@@ -360,7 +288,9 @@ def summary_json(args, rows: list[dict], backends: dict, device: str, precision:
             "device": device,
             "precision": precision,
             "rows": [rounded(row) for row in rows],
-            "shot_detector": {k: round(v, 3) if isinstance(v, float) else v for k, v in accuracy.items()},
+            "shot_detectors": {
+                name: {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()} for name, row in accuracy.items()
+            },
             "decode_only_by_backend": {
                 size: {k: round(v, 3) if isinstance(v, float) else v for k, v in rates.items()}
                 for size, rates in backends.items()
@@ -385,10 +315,12 @@ def main() -> None:
         for size in sizes:
             library = Path(tmp) / f"library-{size}"
             make_library(library, args.clips, args.seconds, parse_size(size))
+            shots_library = Path(tmp) / f"shots-{size}"
+            make_shots_library(shots_library, args.clips, args.seconds, parse_size(size))
             decoded: dict = {}  # decode-only results by frame short side (models decoding at the same size share one)
             for model, encoder in encoders.items():
                 row = measure_model(encoder, args, library, decoded, Path(tmp), f"{size}-{model}")
-                row["segmenters"] = measure_segmenters(encoder, args, library, Path(tmp), f"{size}-{model}")
+                row["segmenters"] = measure_segmenters(encoder, args, shots_library, Path(tmp), f"{size}-{model}")
                 rows.append({"size": size, "model": model, **row})
             segments, seconds, _ = decoded[short_side := rows[-1]["short_side"]]
             decoded.clear()

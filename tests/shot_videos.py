@@ -39,18 +39,25 @@ def _content(kind: int, seed: int, size=SIZE):
         if kind % 3 == 0:  # a flat colour with a moving square
             image = np.empty((height, width, 3), np.uint8)
             image[:] = base
-            x = int(i * speed) % (width - 40)
+            x = _bounce(i * speed, width - 40)
             image[60:100, x : x + 40] = 255 - base
         elif kind % 3 == 1:  # a texture panning sideways
             image = np.roll(texture, int(i * speed), axis=1).astype(np.uint8)
         else:  # a gradient whose band drifts, and a moving disc
             band = ((xx + yy + i * speed) % 120 / 120.0)[..., None]
             image = (base * band + (255 - base) * (1 - band)).astype(np.uint8)
-            cx, cy = (40 + i * 2) % width, height // 2
+            cx, cy = 20 + _bounce(i * 2, width - 40), height // 2
             image[(xx - cx) ** 2 + (yy - cy) ** 2 < 400] = (250, 250, 250)
         return image
 
     return frame
+
+
+def _bounce(distance: float, span: int) -> int:
+    """A position moving back and forth over ``0..span`` (never jumping from one edge to the other: that would be
+    a cut inside the shot)."""
+    step = int(distance) % (2 * span)
+    return step if step <= span else 2 * span - step
 
 
 def _write(path: Path, images, fps: int, size=SIZE) -> None:
@@ -93,6 +100,26 @@ def write_cuts_video(path: Path, seed: int = 0, shots: int = 14, fps: int = FPS)
         images += [look(i) for i in range(length)]
     _write(path, images, fps)
     truth.frames = len(images)
+    return truth
+
+
+def write_shots_video(
+    path: Path, seconds: float, seed: int = 0, size=SIZE, fps: int = FPS, shot_seconds=(2.0, 20.0)
+) -> ShotVideo:
+    """``seconds`` of shots whose lengths are drawn uniformly from ``shot_seconds``, hard cuts between them, the last
+    one cut short at the end: a library clip with a known shot structure (benchmarks/bench_index.py times builds
+    over such clips, where every cut is a real one)."""
+    rng = np.random.default_rng(seed)
+    total = round(seconds * fps)
+    images, truth, k = [], ShotVideo(path, total, fps), 0
+    while len(images) < total:
+        if images:
+            truth.cuts.append(len(images))
+        look = _content(k + seed, seed * 1000 + k, size)
+        length = min(total - len(images), max(1, round(rng.uniform(*shot_seconds) * fps)))
+        images += [look(i) for i in range(length)]
+        k += 1
+    _write(path, images, fps, size)
     return truth
 
 

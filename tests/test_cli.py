@@ -31,21 +31,8 @@ def cli_index(tmp_path_factory):
     make_video(library / "two.webm", 12, color=(0, 0, 250), codec="libvpx-vp9")
     make_corrupt(library / "broken.avi")
     index_dir = root / "index"
-    result = vidseek(
-        "index",
-        "build",
-        library,
-        "--index-dir",
-        index_dir,
-        "--model",
-        "vidseek-tiny",
-        "--pretrained",
-        "none",
-        "--frames",
-        "4",
-        "--segments",
-        "fixed",  # the counts below are of 10 s windows
-    )
+    options = ("--model", "vidseek-tiny", "--pretrained", "none", "--frames", "4", "--segments", "fixed")  # 10 s windows
+    result = vidseek("index", "build", library, "--index-dir", index_dir, *options)
     return library, index_dir, result
 
 

@@ -19,10 +19,10 @@ def add_index_commands(commands) -> None:
         "build",
         help="index a library folder (incremental: only new or changed files are processed)",
         description="Scan LIBRARY recursively (every common video container: mp4, mov, mkv, webm, avi, mts/m2ts, "
-        "mpg/vob, wmv, flv, 3gp, mxf, dv...; photos too: jpg, png, webp), probe each file for a video stream, split "
-        "videos into segments (a photo is a one-frame clip), embed each segment (frames -> CLIP image encoder -> mean "
-        "pool) and publish a FAISS index + SQL catalog + posters; then make browser-playable previews (H.264 MP4) "
-        "of the videos a browser cannot play as they are, and sprite sheets for hover scrubbing. Re-running "
+        "mpg/vob, wmv, flv, 3gp, mxf, dv...; photos too: jpg, png, webp), probe each file for a video stream, cut "
+        "videos into segments along their shots (a photo is a one-frame clip), embed each segment (frames -> CLIP "
+        "image encoder -> mean pool) and publish a FAISS index + SQL catalog + posters; then make browser-playable "
+        "previews (H.264 MP4) of the videos a browser cannot play as they are, and sprite sheets for hover scrubbing. Re-running "
         "processes only new or changed files and drops deleted ones. A file that cannot be decoded is recorded "
         "with its error and skipped (files that are not media at all are skipped silently); the exit status is 0 "
         "unless every file failed.",
@@ -175,10 +175,11 @@ def _segmentation(args: argparse.Namespace, published, index_dir: Path) -> dict:
     if own == "shots":
         chosen["max_segment_seconds"] = chosen["max_segment_seconds"] or published.max_segment_seconds
         chosen["min_segment_seconds"] = chosen["min_segment_seconds"] or published.min_segment_seconds
-    print(
-        f"note: the index in {index_dir} was cut into {own} segments; keeping them (--segments ... --rebuild to change)",
-        file=sys.stderr,
-    )
+    else:  # an index from before shots, or built with --segments fixed: say why this build is not by shots
+        print(
+            f"note: the index in {index_dir} was cut into {own} segments; keeping them (--segments shots --rebuild to change)",
+            file=sys.stderr,
+        )
     return chosen
 
 

@@ -25,6 +25,7 @@ WINDOW = 2  # neighbours on each side in that mean
 MIN_SCORE = 12.0  # and at least this (mean absolute difference, 0..255): noise and slow motion are no cuts
 ABOVE_MOTION = 1.4  # or this many times the busier side's mean, and ratio times the calmer side's
 MIN_SHOT_FRAMES = 8  # cuts closer than this keep only the strongest
+SCAN_OPTIONS = {"skip_loop_filter": "all"}  # FFmpeg decoder options of the pass over every frame
 PLANAR = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "gray"}
 
 
@@ -70,6 +71,9 @@ def frame_scores(path: Path) -> tuple[list[float], np.ndarray, float]:
     times, scores, previous = [], [], None
     with open_video_stream(path) as video:
         video.stream.thread_type = "AUTO"
+        # Without the deblocking filter H.264/HEVC decode ~15-20 % faster (measured on 720p x264); a 64x36 grid of
+        # means does not see the block edges it would have smoothed. These frames only ever feed the signatures.
+        video.stream.codec_context.options = SCAN_OPTIONS
         last = None
         for frame in _frames(video):
             last = video.frame_time(frame, last)

@@ -155,3 +155,17 @@ def test_the_rule_an_index_records_is_the_rule_it_was_built_with(tmp_path, _tiny
     ):
         assert recorded_rule(manifest_for(_tiny_encoder, options)) == segment_rule(options)
     assert segment_rule(BuildOptions(tmp_path, tmp_path / "i")) == SegmentRule("shots", 10.0, 20.0, 2.0)  # the defaults
+
+
+def test_a_library_clip_of_long_shots_is_cut_at_each_of_them(tmp_path):
+    """benchmarks/bench_index.py's shots library: shots of 2-20 s; every cut is found, and the segments follow them."""
+    from indexer.segmenters.shots import scan_shots, shot_segments
+    from tests.shot_videos import boundary_accuracy, write_shots_video
+
+    truth = write_shots_video(tmp_path / "s.mp4", 40.0, seed=3, size=(160, 96), fps=10)
+    assert len(truth.cuts) >= 2
+    scan = scan_shots(truth.path)
+    assert boundary_accuracy(scan.cuts, truth) == (1.0, 1.0)
+    segments = shot_segments(scan.cut_times, scan.end, scan.times, 20.0, 2.0)
+    starts = {round(s.start * truth.fps) for s in segments}
+    assert {c for c in truth.cuts if c >= 2 * truth.fps and truth.frames - c >= 2 * truth.fps} <= starts
