@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from app.schemas import ClassifyResponse, LabelRun, LabelScore, MomentSpan, SearchResult, TimelineResponse, TimelineSegment
+from app.schemas import (
+    ClassifyResponse,
+    LabelRun,
+    LabelScore,
+    MomentSpan,
+    SearchResult,
+    Snippet,
+    TimelineResponse,
+    TimelineSegment,
+)
 from indexer import PHOTO_KIND, SegmentRecord, VideoRecord
 
 if TYPE_CHECKING:
@@ -69,10 +78,15 @@ def result_of(hit: Hit | VideoHits) -> SearchResult:
     if hasattr(hit, "moments"):
         best = hit.best
         moments = [moment_span(m) for m in hit.moments[:MAX_MOMENTS_PER_VIDEO]]
-        return segment_result(best.segment, best.score, best.start, best.end, best.segments).model_copy(
-            update={"moments": moments}
-        )
-    return segment_result(hit.segment, hit.score, hit.start, hit.end, hit.segments)
+        row = segment_result(best.segment, best.score, best.start, best.end, best.segments)
+        return _with_words(row, best).model_copy(update={"moments": moments})
+    return _with_words(segment_result(hit.segment, hit.score, hit.start, hit.end, hit.segments), hit)
+
+
+def _with_words(result: SearchResult, hit: Hit) -> SearchResult:
+    """A row with why it matched, and its snippet where words matched."""
+    snippet = None if hit.snippet is None else Snippet(text=hit.snippet.text, marks=list(hit.snippet.marks))
+    return result.model_copy(update={"matched": list(hit.matched), "snippet": snippet})
 
 
 def moment_span(hit: Hit) -> MomentSpan:

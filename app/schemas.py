@@ -22,6 +22,13 @@ class MomentSpan(BaseModel):
     segments: int = Field(1, description="how many adjacent matching segments it merged")
 
 
+class Snippet(BaseModel):
+    """The words that matched, in context: ``marks`` are [start, end) character ranges of ``text`` to highlight."""
+
+    text: str
+    marks: list[tuple[int, int]] = Field(default_factory=list)
+
+
 class SearchResult(BaseModel):
     segment_id: int = Field(description="the segment; for a moment, its best segment (poster, 'more like this')")
     video_id: int
@@ -45,6 +52,12 @@ class SearchResult(BaseModel):
     sprites_url: str | None = Field(
         None, description="the video's WebVTT thumbnails track (cues name tiles of a sprite sheet) for scrubbing; null: none"
     )
+    matched: list[str] = Field(
+        default_factory=lambda: ["visual"],
+        description="why it is a result: visual (its pixels ranked among the query's), and where its words matched: "
+        "subtitle (a cue shown during it), name (the file's name or folders), title (its container's title or comment)",
+    )
+    snippet: Snippet | None = Field(None, description="for a match by words: the words, the matched ones marked")
     moments: list[MomentSpan] | None = Field(
         None,
         description="group=video only: the video's moments among the query's candidates, best first (at most 10); "
@@ -62,6 +75,11 @@ class SearchResponse(BaseModel):
         "moment",
         description="what a row is: a moment (adjacent matching segments of one video merged), a video (with its "
         "moments) or a single segment",
+    )
+    ranking: Literal["hybrid", "visual", "text"] = Field(
+        "visual",
+        description="how the rows were ranked: by pixels (visual), by words (text), or both fused by reciprocal rank "
+        "(hybrid: the default of a query in words where the index holds words)",
     )
     like: SearchResult | None = Field(
         None, description="for mode 'like': the segment whose neighbours these are (its score is 1, it is not in results)"

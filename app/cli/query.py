@@ -12,6 +12,7 @@ from app.schemas import DEFAULT_TEMPLATE
 
 SEARCH_KINDS = ("video", "photo")  # app.services.search.KINDS, spelt out: --help loads no torch
 SEARCH_GROUPS = ("moment", "video", "segment")  # app.services.search.GROUPS, likewise
+SEARCH_RANKINGS = ("hybrid", "visual", "text")  # app.services.search.RANKINGS, likewise
 
 
 def add_query_commands(commands) -> None:
@@ -26,6 +27,15 @@ def add_query_commands(commands) -> None:
         default="moment",
         help="one line per moment (adjacent matching segments of a video merged; the default, as GET /search), "
         "per video (its moments' times) or per segment",
+    )
+    search.add_argument(
+        "--mode",
+        choices=SEARCH_RANKINGS,
+        help="rank by pixels (visual), by the words files carry (text: subtitles, names, titles) or both fused "
+        "(hybrid; default: hybrid where the index holds words, as GET /search)",
+    )
+    search.add_argument(
+        "--text-weight", type=float, default=1.0, metavar="W", help="hybrid: the words' weight beside the pixels' (default: 1)"
     )
     search.add_argument("--json", action="store_true", help="print JSON like GET /search")
     add_index_dir(search)
@@ -71,22 +81,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     settings = settings_for(args)
     if read_manifest(settings.index_dir) is None:
         raise NoIndexError.in_dir(settings.index_dir)
+    if not 0 <= args.text_weight <= 10:  # also refuses nan
+        raise ValueError(f"--text-weight must be between 0 and 10, not {args.text_weight}")
     service = VidseekService(settings)
     query = args.query.strip()
     started = time.perf_counter()
-    rows, total = service.search_text(query, args.k, kind=args.kind, group=args.group)
+    ranking = args.mode or ("hybrid" if service.has_words() else "visual")
+    options = dict(kind=args.kind, group=args.group, ranking=ranking, text_weight=args.text_weight)
+    rows, total = service.search_text(query, args.k, **options)
     took_ms = (time.perf_counter() - started) * 1000
     if args.json:  # the body GET /search answers with
         results = [result_of(row) for row in rows]
-        response = SearchResponse(query=query, group=args.group, took_ms=round(took_ms, 2), total=total, results=results)
+        response = SearchResponse(
+            query=query, group=args.group, ranking=ranking, took_ms=round(took_ms, 2), total=total, results=results
+        )
         print(response.model_dump_json(indent=2))
         return 0
-    print(f"{len(rows)} of {total} {args.group}s in {took_ms:.0f} ms")
+    print(f"{len(rows)} of {total} {args.group}s in {took_ms:.0f} ms ({ranking})")
     for rank, row in enumerate(rows, 1):
         moments = getattr(row, "moments", None) or [row]
         hit = moments[0]
         times = ", ".join(f"{clock(m.start)}-{clock(m.end)}" for m in moments[:10])
-        print(f"{rank:>3}  {hit.score:6.3f}  {times}  {hit.segment.path}")
+        words = f'  "{hit.snippet.text}" ({hit.matched[-1]})' if hit.snippet else ""
+        print(f"{rank:>3}  {hit.score:6.3f}  {times}  {hit.segment.path}{words}")
     return 0
 
 

@@ -29,6 +29,11 @@ def _has_photos(service: VidseekService) -> bool:
     return reader is not None and len(reader.segment_ids(PHOTO_KIND)) > 0
 
 
+def _has_words(service: VidseekService) -> bool:
+    """Whether the index holds words (subtitles, names): then the page offers how to match them."""
+    return service.reader is not None and service.has_words()
+
+
 @router.api_route("/", methods=PAGE_METHODS, response_class=HTMLResponse)
 def search_page(
     request: Request,
@@ -39,6 +44,7 @@ def search_page(
     like: str = "",
     kind: str = "",
     group: str = "",
+    mode: str = "",
 ):
     # The page never fails on odd query-string values: it falls back to defaults and lets /search judge.
     max_display = int(k) if k.isdigit() and int(k) in MAX_DISPLAY_CHOICES else DEFAULT_MAX_DISPLAY
@@ -56,7 +62,9 @@ def search_page(
         "min_score": score,
         "kind": kind if kind in KINDS else None,
         "group": "video" if group == "video" else None,  # the page shows moments, or one card per video
+        "mode": mode if mode in ("visual", "text") else None,  # how words rank; None: pixels and words fused
         "has_photos": _has_photos(service),
+        "has_words": _has_words(service),
         "examples": request.app.state.examples,
     }
     return render(request, "index.html", service, context)

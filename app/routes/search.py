@@ -38,6 +38,16 @@ GroupBy = Annotated[
         "its moments) or per segment; offset and k count rows"
     ),
 ]
+Mode = Annotated[
+    Literal["hybrid", "visual", "text"] | None,
+    Query(
+        description="how words are ranked: by pixels (visual), by the words files carry (text: subtitles, names, "
+        "titles) or both, fused by reciprocal rank (hybrid; the default where the index holds words)"
+    ),
+]
+TextWeight = Annotated[
+    float, Query(ge=0.0, le=10.0, allow_inf_nan=False, description="hybrid: the words' weight beside the pixels' (1)")
+]
 Words = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for, in words")]
 
 
@@ -64,9 +74,12 @@ def search(
     min_score: MinScore = None,
     kind: Kind = None,
     group: GroupBy = "moment",
+    mode: Mode = None,
+    text_weight: TextWeight = 1.0,
 ) -> SearchResponse:
-    """Rank the index's segments by cosine to the words ``q``, or to the segment ``like`` (exactly one of them);
-    only those of videos or of photos with ``kind``; as moments, videos or segments by ``group``."""
+    """Rank the index's segments by cosine to the words ``q`` (and by the words files carry: ``mode``), or to the
+    segment ``like`` (exactly one of them); only those of videos or of photos with ``kind``; as moments, videos or
+    segments by ``group``."""
     if (q is None) == (like is None):
         raise HTTPException(422, "give exactly one of q (words to search for) or like (a segment id)")
     started = time.perf_counter()
@@ -82,8 +95,12 @@ def search(
             results=_results(rows),
         )
     query = checked_words(q)
-    rows, total = service.search_text(query, k, offset, min_score, kind=kind, group=group)
-    return SearchResponse(query=query, group=group, took_ms=_ms_since(started), total=total, results=_results(rows))
+    ranking = mode or ("hybrid" if service.has_words() else "visual")
+    rows, total = service.search_text(
+        query, k, offset, min_score, kind=kind, group=group, ranking=ranking, text_weight=text_weight
+    )
+    took = _ms_since(started)
+    return SearchResponse(query=query, group=group, ranking=ranking, took_ms=took, total=total, results=_results(rows))
 
 
 @router.get("/search/timeline", response_model=TimelineResponse, responses={404: {}, 422: {}, 503: {}})

@@ -87,8 +87,14 @@ class VidseekService:
         min_score: float | None = None,
         kind: str | None = None,
         group: str = "segment",
+        ranking: str | None = None,
+        text_weight: float = 1.0,
     ) -> Ranked:
-        return self.search.text(query, k, offset, min_score, kind=kind, group=group)
+        return self.search.text(query, k, offset, min_score, kind=kind, group=group, ranking=ranking, text_weight=text_weight)
+
+    def has_words(self) -> bool:
+        """Whether the current index holds words beside its vectors (then searches are hybrid by default)."""
+        return self.index.require().has_texts()
 
     def search_like(
         self,

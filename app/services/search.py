@@ -22,12 +22,14 @@ import numpy as np
 from app.batching import QueryEncoder, Scored
 from app.errors import NotFoundError
 from app.services.current_index import CurrentIndex
+from app.services.fusion import VISUAL, Snippet, fuse, stored_cosine, text_ranking
 from indexer import PHOTO_KIND, VIDEO_KIND, IndexReader, SegmentRecord
 from indexer.clips import decode_resampling, decode_short_side, image_frame
 from models import VideoEncoder
 
 KINDS = (VIDEO_KIND, PHOTO_KIND)  # what a search may be restricted to
 GROUPS = ("moment", "video", "segment")  # one row per moment (the default), per video, or per segment
+RANKINGS = ("hybrid", "visual", "text")  # pixels and words fused (the default where the index has words), or one
 TOUCH_SECONDS = 0.04  # segments this close (a frame at 25 fps) touch: fixed windows and shots share their bounds
 POOL_BLOCK = 256  # candidates are the top segments in blocks of this many ...
 POOL_DEPTH = 4  # ... at least this many per row wanted (offset + k), so that adjacent ones are among them
@@ -37,12 +39,15 @@ MAX_POOL = 16_384  # the most candidates one page looks at
 @dataclass(frozen=True)
 class Hit:
     """A scored segment, or a moment: ``segment`` is the best segment (its poster; its id for "more like this"),
-    ``score`` its score, ``span`` the moment's (start, end) when it merged ``segments`` > 1 segments."""
+    ``score`` its cosine with the query, ``span`` the moment's (start, end) when it merged ``segments`` > 1
+    segments."""
 
     segment: SegmentRecord
     score: float
     span: tuple[float, float] | None = None
     segments: int = 1
+    matched: tuple[str, ...] = (VISUAL,)  # why it is a result: visual, and where words matched (subtitle, name, title)
+    snippet: Snippet | None = None  # the matched words in context, for a match by words
 
     @property
     def start(self) -> float:
@@ -95,15 +100,40 @@ class SegmentSearch:
         min_score: float | None = None,
         kind: str | None = None,
         group: str = "segment",
+        ranking: str | None = None,
+        text_weight: float = 1.0,
     ) -> Ranked:
-        """The segments (moments, videos) nearest to the words ``query`` (of files of ``kind`` only, when given)."""
+        """The segments (moments, videos) nearest to the words ``query`` (of files of ``kind`` only, when given),
+        ranked by ``ranking`` (:func:`ranking_of`; hybrid: :mod:`~app.services.fusion`). ``min_score`` bounds the
+        visual matches: a match by words counts whatever its cosine."""
         reader = self.index.require()
         allowed = allowed_of(reader, kind)
+        ranking = ranking_of(reader, ranking)
 
         def search(n: int, skip: int) -> Scored:
             return self.queries.search(reader, query, n, skip, min_score, allowed=allowed)
 
-        return paged(reader, search, k, offset, group, min_score)
+        if ranking == VISUAL:
+            return paged(reader, search, k, offset, group, min_score)
+        check_group(group)
+        pool = candidate_pool(offset + k)
+        visual, total = search(pool, 0) if ranking == "hybrid" else ([], 0)
+        holds = (lambda _: True) if allowed is None else (lambda i: _holds(allowed, i))
+        words = text_ranking(reader, query, visual, holds)
+        cosine = stored_cosine(reader, self.queries.encode(query))
+        fused = fuse(visual, words, cosine, text_weight, use_visual=ranking == "hybrid")
+        records = reader.segments(f.segment_id for f in fused)
+        hits = [
+            Hit(records[f.segment_id], f.cosine, matched=f.matched, snippet=f.snippet) for f in fused if f.segment_id in records
+        ]
+        beyond = max(0, total - len(visual))  # visual matches ranked below the candidates
+        if group == "segment":
+            return hits[offset : offset + k], len(hits) + beyond
+        floor = min_score if min_score is not None else match_floor([s for _, s in visual] or [h.score for h in hits])
+        rows = moments_of(hits, floor)
+        if group == "video":
+            rows = videos_of(rows)
+        return rows[offset : offset + k], len(rows) + beyond
 
     def vector(
         self,
@@ -191,6 +221,16 @@ class SegmentSearch:
         rows, _ = candidate_rows(reader, search, 1, "video", None)
         mine = next((row.moments for row in rows if row.best.segment.video_id == video_id), [])
         return Timeline(video_id, video.title, scored, mine)
+
+
+def ranking_of(reader: IndexReader, ranking: str | None) -> str:
+    """The ranking asked for, or (None) hybrid where the index has words (every index the text stage has read:
+    names are words), visual otherwise; raises ValueError for another."""
+    if ranking is None:
+        return "hybrid" if reader.has_texts() else VISUAL
+    if ranking not in RANKINGS:
+        raise ValueError(f"mode must be one of {', '.join(RANKINGS)}, not {ranking!r}")
+    return ranking
 
 
 def check_group(group: str) -> None:
@@ -282,7 +322,9 @@ def _moment(run: list[tuple[int, Hit]]) -> tuple[int, Hit]:
     if len(run) == 1:
         return rank, best
     span = (min(h.segment.start for _, h in run), max(h.segment.end for _, h in run))
-    return rank, replace(best, span=span, segments=len(run))
+    matched = tuple(dict.fromkeys(m for _, h in sorted(run, key=lambda rh: rh[0]) for m in h.matched))
+    snippet = best.snippet or next((h.snippet for _, h in sorted(run, key=lambda rh: rh[0]) if h.snippet), None)
+    return rank, replace(best, span=span, segments=len(run), matched=matched, snippet=snippet)
 
 
 def videos_of(moments: list[Hit]) -> list[VideoHits]:

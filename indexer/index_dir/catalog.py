@@ -84,6 +84,13 @@ class Video(Base):
     preview_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sprite_bytes: Mapped[int | None] = mapped_column(BigInteger)
     preview_error: Mapped[str | None] = mapped_column(Text)
+    # What it says (revision 0004): when it was made (its container's creation time, else the file's mtime), its
+    # folder below the library ("" at the top), whether it has subtitle cues, and the stamp of what its texts were
+    # read from (path, fingerprint, sidecars; None: not read yet). Its words are rows of ``texts``.
+    created: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    folder: Mapped[str | None] = mapped_column(String(4096))
+    has_subtitles: Mapped[bool | None] = mapped_column(Boolean)
+    texts_stamp: Mapped[str | None] = mapped_column(Text)
 
     segments: Mapped[list["Segment"]] = relationship(
         back_populates="video", cascade="all, delete-orphan", passive_deletes=True, order_by="Segment.ordinal"
@@ -101,6 +108,32 @@ class Segment(Base):
     end: Mapped[float] = mapped_column("end_time", Float)
 
     video: Mapped[Video] = relationship(back_populates="segments")
+
+
+# The full-text index's own objects (revision 0004), dialect-specific and not mapped: FTS5's virtual table and its
+# shadow tables in SQLite, the tsvector column and its GIN index in PostgreSQL.
+FULL_TEXT_OBJECTS = ("texts_fts", "tsv", "ix_texts_tsv")
+
+
+def is_full_text_object(name: str | None) -> bool:
+    return bool(name) and any(name == n or name.startswith(f"{n}_") for n in FULL_TEXT_OBJECTS)
+
+
+class TextEntry(Base):
+    """Words searched beside the pixels: a subtitle cue of one segment (``source`` "subtitle", with the cue's times),
+    or a video's name or title (``segment_id`` None). A full-text index follows the table (revision 0004: FTS5 in
+    SQLite, a tsvector column in PostgreSQL; neither is mapped here)."""
+
+    __tablename__ = "texts"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"), index=True)
+    segment_id: Mapped[int | None] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(16))
+    start: Mapped[float | None] = mapped_column("start_time", Float)
+    end: Mapped[float | None] = mapped_column("end_time", Float)
+    body: Mapped[str] = mapped_column(Text)
 
 
 def connect(url: str, readonly: bool = False) -> Engine:

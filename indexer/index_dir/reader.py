@@ -21,6 +21,7 @@ from indexer.index_dir.ann import tune_for_search
 from indexer.index_dir.catalog import (
     CatalogError,
     Segment,
+    TextEntry,
     Video,
     catalog_revision,
     check_catalog_revision,
@@ -31,6 +32,7 @@ from indexer.index_dir.flat_search import Hits, VectorSearch
 from indexer.index_dir.layout import SEARCH, VECTORS, preview_path, sprite_paths, thumbnail_path
 from indexer.index_dir.manifest import Manifest, catalog_url, published
 from indexer.index_dir.records import SegmentRecord, VideoRecord
+from indexer.index_dir.text import TextHit, search_texts
 from indexer.index_dir.video_files import VideoFile, open_indexed_file
 from models.encoder import native_bfloat16
 
@@ -49,6 +51,7 @@ class IndexReader:
         self.index = tune_for_search(faiss.read_index(str(search_file)))
         self._search = VectorSearch(self.index, self.bf16_scan)
         self._segment_ids: dict[str | None, np.ndarray] = {}
+        self._has_texts: bool | None = None
         url = catalog_url(self.root, self.generation, self.manifest, db_url, readonly=True)
         self.engine = connect(url, readonly=True)
         try:
@@ -94,6 +97,17 @@ class IndexReader:
             return self.index.reconstruct(int(segment_id))
         except RuntimeError:
             return None
+
+    def has_texts(self) -> bool:
+        """Whether the catalog holds any words (read once: a reader serves one published generation)."""
+        if self._has_texts is None:
+            with self.engine.connect() as connection:
+                self._has_texts = connection.execute(select(TextEntry.id).limit(1)).first() is not None
+        return self._has_texts
+
+    def search_texts(self, query: str, limit: int) -> list[TextHit]:
+        """The catalog's words matching ``query``, best first (:func:`~indexer.index_dir.text.search_texts`)."""
+        return search_texts(self.engine, query, limit)
 
     def thumbnail_path(self, segment_id: int) -> Path:
         return thumbnail_path(self.root, segment_id)

@@ -28,6 +28,7 @@ from indexer.index_dir.catalog import (
     VIDEO_KIND,
     CatalogError,
     Segment,
+    TextEntry,
     Video,
     catalog_location,
     connect,
@@ -201,6 +202,19 @@ class IndexWriter:
     ) -> None:
         """What the preview stage made for ``video``: its preview's and sprite sheet's sizes (None: none), or why not."""
         video.preview_bytes, video.sprite_bytes, video.preview_error = preview_bytes, sprite_bytes, error
+        self.session.flush()
+
+    def record_texts(self, video: Video, texts, stamp: str) -> None:
+        """What ``video`` says (a :class:`~indexer.texts.VideoWords`-like object: ``rows``, (segment ordinal or None,
+        source, start, end, body) each; ``created``, ``folder``, ``has_subtitles``), replacing what it said before,
+        and the ``stamp`` of what it was read from."""
+        self.session.execute(delete(TextEntry).where(TextEntry.video_id == video.id))
+        segment_ids = [s.id for s in video.segments]
+        for ordinal, source, start, end, body in texts.rows:
+            segment_id = None if ordinal is None else segment_ids[ordinal]
+            self.session.add(TextEntry(video_id=video.id, segment_id=segment_id, source=source, start=start, end=end, body=body))
+        video.created, video.folder, video.has_subtitles = texts.created, texts.folder, texts.has_subtitles
+        video.texts_stamp = stamp
         self.session.flush()
 
     # -- ending

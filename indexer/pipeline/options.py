@@ -59,6 +59,8 @@ class BuildReport:
     previews: int = 0  # browser-playable previews made
     preview_failed: list[tuple[str, str]] = field(default_factory=list)  # (path, why): they play their original
     preview_seconds: float = 0.0  # the preview stage's time (part of ``seconds``)
+    texts_read: int = 0  # videos whose words (subtitles, name, title) the text stage read
+    text_seconds: float = 0.0  # the text stage's time (part of ``seconds``)
 
     @property
     def segments_per_second(self) -> float:
@@ -84,6 +86,8 @@ class BuildReport:
         ]
         if self.not_media:
             lines.append(f"skipped {self.not_media} file(s) that are not videos (text, audio only)")
+        if self.texts_read:
+            lines.append(f"read the words (subtitles, names, titles) of {self.texts_read} file(s) in {self.text_seconds:.1f}s")
         if self.previews or self.preview_failed:
             made = f"made {self.previews} browser preview(s) in {self.preview_seconds:.1f}s"
             lines.append(f"{made}; {len(self.preview_failed)} could not be made")

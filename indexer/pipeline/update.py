@@ -16,6 +16,7 @@ from indexer.pipeline.commit import Committer
 from indexer.pipeline.options import BuildOptions, BuildReport, manifest_for
 from indexer.pipeline.plan import VideoJob
 from indexer.pipeline.previews import check_mode, make_previews
+from indexer.pipeline.texts import read_texts
 from indexer.progress import progress_bar
 from indexer.scan import LibraryFile, scan_library
 
@@ -27,8 +28,8 @@ as jobs finish; on return every job is done (indexed or failed)."""
 def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> BuildReport:
     """Bring the index in ``options.index_dir`` up to date with ``options.library`` and publish it, with the
     decode-and-embed stage given: ``index_videos`` runs it over the new and changed files; scanning, dropping
-    deleted files, committing in library order, the preview stage (:mod:`~indexer.pipeline.previews`) and
-    publishing are the same for every runner."""
+    deleted files, committing in library order, the text stage (:mod:`~indexer.pipeline.texts`), the preview
+    stage (:mod:`~indexer.pipeline.previews`) and publishing are the same for every runner."""
     started = time.perf_counter()
     # A backend that cannot load (not installed, no FFmpeg) stops the run here, with how to install it, instead
     # of failing every file, which the next run would then skip as unchanged.
@@ -43,6 +44,7 @@ def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> B
     try:
         todo = apply_scan(writer, files, unreadable, report)
         _index_todo(todo, writer, report, options, index_videos, started)
+        read_texts(writer, options, report)
         make_previews(writer, options, report)
         publishing = time.perf_counter()
         report.total_segments = int(writer.index.ntotal)

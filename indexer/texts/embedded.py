@@ -17,18 +17,26 @@ MAX_CUES = 100_000  # a feature film has ~2,000; a stream with more is not read 
 DEFAULT_CUE_SECONDS = 3.0  # a cue without a duration (some muxers leave it out) is shown this long
 
 
-def embedded_cues(path: Path, t0: float = 0.0) -> list[Cue]:
+def embedded_cues(path: Path, t0: float | None = None) -> list[Cue]:
     """The cues of every text subtitle stream of ``path``, on the indexer's clock (seconds from the video stream's
-    start ``t0``); [] when there is none or the file cannot be read (a broken video fails in its decoder, not here)."""
+    start: ``t0``, or the first video stream's start time when None); [] when there is none or the file cannot be
+    read (a broken video fails in its decoder, not here)."""
     try:
         with av.open(str(path)) as container:
             streams = [s for s in container.streams.subtitles if s.codec_context.name in TEXT_CODECS]
             if not streams:
                 return []
-            return _read(container, streams, t0)
+            return _read(container, streams, _video_start(container) if t0 is None else t0)
     except (av.FFmpegError, OSError, ValueError) as exc:
         log.warning("%s: cannot read its subtitle streams (%s)", path, exc)
         return []
+
+
+def _video_start(container) -> float:
+    video = next(iter(container.streams.video), None)
+    if video is None or video.start_time is None:
+        return 0.0
+    return float(video.start_time * video.time_base)
 
 
 def _read(container, streams, t0: float) -> list[Cue]:

@@ -4,6 +4,7 @@ and its container's title and comment."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
@@ -31,12 +32,29 @@ def name_words(path: Path, library: Path | None = None) -> str:
     return " ".join(words)
 
 
-def container_text(path: Path) -> str:
-    """The container's title and comment (or description), as one line; "" for none or an unreadable file."""
+def container_facts(path: Path) -> tuple[str, datetime | None]:
+    """The container's title and comment (or description) as one line, and its creation time (UTC; None where it
+    has none, or an unreadable one); ("", None) for an unreadable file."""
     try:
         with av.open(str(path)) as container:
             tags = {k.lower(): v for k, v in container.metadata.items()}
     except (av.FFmpegError, OSError, ValueError):
-        return ""
+        return "", None
     values = [tags.get(key, "").strip() for key in ("title", "comment", "description")]
-    return " ".join(dict.fromkeys(v for v in values if v))[:MAX_METADATA_CHARS]
+    return " ".join(dict.fromkeys(v for v in values if v))[:MAX_METADATA_CHARS], _creation_time(tags.get("creation_time"))
+
+
+def container_text(path: Path) -> str:
+    return container_facts(path)[0]
+
+
+def _creation_time(value: str | None) -> datetime | None:
+    """ISO 8601 as muxers write it ("2019-06-01T12:00:00.000000Z"); a time before 1971 is a camera's unset clock."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC) if when.year > 1970 else None

@@ -30,6 +30,35 @@ export class MediaKind {
   }
 }
 
+/** How words are ranked (GET /search's mode=): by pixels or by the words files carry; null: both, fused. */
+export const RANKS = ["visual", "text"];
+
+/** A ranking from the URL, a history entry or the server: one of RANKS, else null (hybrid). */
+export function validRank(v) {
+  return RANKS.includes(v) ? v : null;
+}
+
+/** "Match: Pixels and words · Pixels · Words": a select the page has only where the index holds words (select
+ * null: there is none, and every search is by pixels). */
+export class RankBy {
+  constructor(select) {
+    this.select = select;
+  }
+
+  read() {
+    return this.select ? validRank(this.select.value) : null;
+  }
+
+  show(rank) {
+    if (this.select) this.select.value = validRank(rank) || "";
+  }
+
+  /** onChange(rank): the choice changed (null = both). */
+  wire(onChange) {
+    if (this.select) this.select.addEventListener("change", () => onChange(this.read()));
+  }
+}
+
 /** A grouping from the URL, a history entry or the server: "video" (one card per video), else null (moments). */
 export function validGroup(v) {
   return v === "video" ? "video" : null;

@@ -1,10 +1,10 @@
 // Searches in the address bar and the back button. Words and segments live in the URL (/?q=…&k=8,
-// /?like=ID&k=8, with &min_score=, &kind=photo and &group=video where set) so results can be shared and "back"
+// /?like=ID&k=8, with &min_score=, &kind=photo, &group=video and &mode=text where set) so results can be shared and "back"
 // works; a picture
 // cannot, so its history entry only replays while the page still holds that picture (the `picture` arguments:
 // {file, id} or null).
 
-import { validGroup, validKind } from "./controls.js";
+import { validGroup, validKind, validRank } from "./controls.js";
 import { segmentIdOf } from "./urls.js";
 
 /** What a history entry stores for search params p: plain values only. */
@@ -19,6 +19,7 @@ export function historyState(p) {
     minScore: p.minScore,
     kind: p.kind || null,
     group: p.group || null,
+    rank: p.rank || null,
   };
 }
 
@@ -43,6 +44,7 @@ export class SearchHistory {
     if (p.minScore != null) sp.set("min_score", String(p.minScore));
     if (p.kind) sp.set("kind", p.kind);
     if (p.group) sp.set("group", p.group);
+    if (p.rank) sp.set("mode", p.rank);
     return `${this.pagePath}?${sp.toString()}`;
   }
 
@@ -54,7 +56,7 @@ export class SearchHistory {
     if (st.mode === "image") {
       query = picture && picture.id === st.image ? { mode: "image", file: picture.file, id: picture.id } : null;
     }
-    return { query, k, minScore: validMinScore(st.minScore), kind: validKind(st.kind), group: validGroup(st.group) };
+    return { query, k, minScore: validMinScore(st.minScore), kind: validKind(st.kind), group: validGroup(st.group), rank: validRank(st.rank) };
   }
 
   /** Search params from the address bar (an entry without a state, e.g. one typed in). */
@@ -72,6 +74,7 @@ export class SearchHistory {
         minScore: msNum !== null && Number.isFinite(msNum) ? msNum : null,
         kind: sp.get("kind"),
         group: sp.get("group"),
+        rank: sp.get("mode"),
       },
       picture
     );
@@ -105,5 +108,6 @@ export function landingParams(initial, typed, k) {
     minScore: validMinScore(initial.min_score),
     kind: validKind(initial.kind),
     group: validGroup(initial.group),
+    rank: validRank(initial.mode),
   };
 }

@@ -1,7 +1,7 @@
 // What a search is. A query is one of three things: words ({mode: "text", q}), an indexed segment ("more like
 // this", {mode: "like", like}) or a picture ({mode: "image", file, id}). A search's params are
-// {query, k, minScore, kind, group} (minScore null = no limit; kind "video" or "photo", null = all; group "video"
-// = one row per video, null = one per moment).
+// {query, k, minScore, kind, group, rank} (minScore null = no limit; kind "video" or "photo", null = all; group
+// "video" = one row per video, null = one per moment; rank "visual" or "text", null = both fused).
 
 export function isEmpty(query) {
   return query.mode === "text" && !query.q;
@@ -22,7 +22,8 @@ export function sameParams(a, b) {
     a.k === b.k &&
     a.minScore === b.minScore &&
     (a.kind || null) === (b.kind || null) &&
-    (a.group || null) === (b.group || null)
+    (a.group || null) === (b.group || null) &&
+    (a.rank || null) === (b.rank || null)
   );
 }
 
@@ -39,7 +40,10 @@ export function searchRequest(searchUrl, p, offset) {
     return [`${searchUrl}/image?${sp.toString()}`, { method: "POST", body }];
   }
   if (q.mode === "like") sp.set("like", String(q.like));
-  else sp.set("q", q.q);
+  else {
+    sp.set("q", q.q);
+    if (p.rank) sp.set("mode", p.rank); // words only: pictures and segments are ranked by pixels
+  }
   return [`${searchUrl}?${sp.toString()}`, { method: "GET" }];
 }
 

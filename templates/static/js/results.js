@@ -95,6 +95,31 @@ function playOnHover(card, video) {
   card.addEventListener("focusout", off);
 }
 
+const WORD_SOURCES = { subtitle: "subtitles", name: "file name", title: "title" };
+
+/** Where words matched and what they said (a search by words, the index holding them): the snippet with its
+ * matched words in <mark>, built from text nodes only; null when the row matched by pixels alone. */
+function snippetOf(r) {
+  const s = r.snippet;
+  if (!s || typeof s !== "object" || typeof s.text !== "string") return null;
+  const text = s.text;
+  const box = element("p", "snippet");
+  const source = (Array.isArray(r.matched) ? r.matched : []).find((m) => m in WORD_SOURCES);
+  if (source) box.append(element("span", "snippet-source", WORD_SOURCES[source]));
+  let at = 0;
+  const marks = (Array.isArray(s.marks) ? s.marks : [])
+    .map((m) => [Number(m[0]), Number(m[1])])
+    .filter(([a, b]) => Number.isInteger(a) && Number.isInteger(b) && a >= 0 && b > a && b <= text.length)
+    .sort((x, y) => x[0] - y[0]);
+  for (const [a, b] of marks) {
+    if (a < at) continue; // overlapping marks: the first one wins
+    box.append(document.createTextNode(text.slice(at, a)), element("mark", "", text.slice(a, b)));
+    at = b;
+  }
+  box.append(document.createTextNode(text.slice(at)));
+  return box;
+}
+
 /** A video's moments (group by video) as links into the player at each, best first. */
 function momentsOf(r, q) {
   const list = element("ol", "moments");
@@ -150,12 +175,16 @@ function buildCard(r, onLike, q) {
   if (grouped) card.classList.add("is-video");
   if (c.isPhoto) {
     card.append(mediaOf(c, photoImage(c)), metaOf(c, onLike));
+    const words = snippetOf(r);
+    if (words) card.append(words);
     return { card, video: null };
   }
   const video = clipVideo(c);
   const media = mediaOf(c, video);
   if (c.spritesUrl) scrubCard(media, c.spritesUrl, c.start, c.end);
   card.append(media, metaOf(c, onLike));
+  const words = snippetOf(r);
+  if (words) card.append(words);
   if (grouped) card.append(momentsOf(r, q));
   if (reducedMotion.matches) playOnHover(card, video);
   return { card, video };

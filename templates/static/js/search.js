@@ -6,7 +6,7 @@
 // innerHTML), and URLs are checked to be http(s) before they are used as src/href.
 
 import { showQuery } from "./banner.js";
-import { GroupByVideo, MaxDisplay, MediaKind, MinScore } from "./controls.js";
+import { GroupByVideo, MaxDisplay, MediaKind, MinScore, RankBy } from "./controls.js";
 import { landingParams, SearchHistory } from "./history.js";
 import { markReady, statusLine } from "./page.js";
 import { HeldPicture, refusalOf, takeFromDrop, takeFromPaste, takeFromPicker } from "./picture.js";
@@ -31,7 +31,7 @@ const loadMoreBtn = $("#load-more");
 const bannerEls = { banner: $("#query-banner"), image: $("#query-banner-image"), text: $("#query-banner-text") };
 const setStatus = statusLine(statusEl);
 
-/** The server's initial state (#vidseek-state): {query, like, k, ks, min_score, kind, group, has_index}. */
+/** The server's initial state (#vidseek-state): {query, like, k, ks, min_score, kind, group, mode, has_index}. */
 function readInitial() {
   try {
     const node = document.getElementById("vidseek-state");
@@ -57,6 +57,7 @@ const maxDisplay = new MaxDisplay(kSelect, KS, INITIAL_K);
 const minScore = new MinScore({ input: $("#min-score"), range: $("#min-score-range"), clear: $("#min-score-clear") });
 const mediaKind = new MediaKind($("#kind")); // absent unless the index holds photos
 const groupBy = new GroupByVideo($("#group"));
+const rankBy = new RankBy($("#mode")); // absent unless the index holds words
 const picture = new HeldPicture();
 const searchHistory = new SearchHistory({ ks: KS, defaultK: DEFAULT_K, pagePath: window.location.pathname || "/" });
 const grid = new ResultGrid(resultsEl, searchLike);
@@ -86,6 +87,7 @@ function readParams() {
     minScore: minScore.validate(),
     kind: mediaKind.read(),
     group: groupBy.read(),
+    rank: rankBy.read(),
   };
 }
 
@@ -109,6 +111,7 @@ function showParams(p) {
   minScore.show(p.minScore);
   mediaKind.show(p.kind);
   groupBy.show(p.group);
+  rankBy.show(p.rank);
 }
 
 // ------------------------------------------------------------ searching
@@ -180,7 +183,7 @@ function unpin() {
   searcher.clear();
   setStatus("", "");
   const cleared = { query: { mode: "text", q: "" }, k: maxDisplay.read(), minScore: minScore.validate() ?? null };
-  searchHistory.record({ ...cleared, kind: mediaKind.read(), group: groupBy.read() }, "push");
+  searchHistory.record({ ...cleared, kind: mediaKind.read(), group: groupBy.read(), rank: rankBy.read() }, "push");
   document.title = titleOf({ mode: "text", q: "" });
   qInput.focus();
 }
@@ -219,6 +222,9 @@ function wireControls() {
     if (hasQuery()) searchNow();
   });
   groupBy.wire(() => {
+    if (hasQuery()) searchNow();
+  });
+  rankBy.wire(() => {
     if (hasQuery()) searchNow();
   });
   minScore.wire({
@@ -261,7 +267,7 @@ function replay(ev) {
   typingEntry = false;
   if (!p.query) {
     // A picture search from before a reload: the picture is gone.
-    showParams({ query: { mode: "text", q: "" }, k: p.k, minScore: p.minScore, kind: p.kind, group: p.group });
+    showParams({ query: { mode: "text", q: "" }, k: p.k, minScore: p.minScore, kind: p.kind, group: p.group, rank: p.rank });
     searcher.abort();
     searcher.clear();
     setStatus("That was a search by picture: pick the picture again to repeat it.", "");
