@@ -19,6 +19,7 @@ _HOMES = {
     "read_manifest": "indexer.index_dir.manifest",
     "SegmentRecord": "indexer.index_dir.records",
     "VideoRecord": "indexer.index_dir.records",
+    "VideoFilter": "indexer.index_dir.records",
     "VIDEO_FAILED": "indexer.index_dir.records",
     "VIDEO_INDEXED": "indexer.index_dir.records",
     "VIDEO_KIND": "indexer.index_dir.records",

@@ -13,6 +13,7 @@ from app.schemas import DEFAULT_TEMPLATE
 SEARCH_KINDS = ("video", "photo")  # app.services.search.KINDS, spelt out: --help loads no torch
 SEARCH_GROUPS = ("moment", "video", "segment")  # app.services.search.GROUPS, likewise
 SEARCH_RANKINGS = ("hybrid", "visual", "text")  # app.services.search.RANKINGS, likewise
+SEARCH_SORTS = ("relevance", "date", "duration")  # app.services.search.SORTS, likewise
 
 
 def add_query_commands(commands) -> None:
@@ -37,6 +38,7 @@ def add_query_commands(commands) -> None:
     search.add_argument(
         "--text-weight", type=float, default=1.0, metavar="W", help="hybrid: the words' weight beside the pixels' (default: 1)"
     )
+    add_filters(search)
     search.add_argument("--json", action="store_true", help="print JSON like GET /search")
     add_index_dir(search)
     add_model(search, "default: the index's own")
@@ -65,6 +67,50 @@ def add_query_commands(commands) -> None:
     add_model(classify, "default: the index's own, else ViT-B-32 / openai")
 
 
+def add_filters(search) -> None:
+    """GET /search's facet filters and sort, as options (the filter is the vector search's own)."""
+    search.add_argument("--folder", help="only videos in that folder below the library (and the folders in it)")
+    search.add_argument("--after", metavar="DATE", help="only videos made at or after (ISO 8601, UTC unless it says)")
+    search.add_argument("--before", metavar="DATE", help="only videos made before")
+    search.add_argument("--min-duration", type=float, metavar="S", help="only videos at least S seconds long")
+    search.add_argument("--max-duration", type=float, metavar="S", help="only videos at most S seconds long")
+    search.add_argument("--min-height", type=int, metavar="PX", help="only videos at least PX pixels high")
+    search.add_argument(
+        "--subtitles", choices=["yes", "no"], help="only videos with (yes) or without (no) subtitles (default: either)"
+    )
+    search.add_argument("--sort", choices=SEARCH_SORTS, default="relevance", help="rows as ranked (default), newest, longest")
+
+
+def _video_filter(args: argparse.Namespace):
+    """The options' VideoFilter; ValueError (exit 2) for a date that is none."""
+    from datetime import UTC, datetime
+
+    from indexer import VideoFilter
+
+    def when(text: str | None, name: str):
+        if text is None:
+            return None
+        try:
+            value = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise ValueError(f"{name}: not an ISO 8601 date or time: {text!r}") from None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    for name in ("min_duration", "max_duration"):
+        value = getattr(args, name)
+        if value is not None and not value >= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, not {value}")
+    return VideoFilter(
+        folder=args.folder.strip("/ ") if args.folder else None,
+        after=when(args.after, "--after"),
+        before=when(args.before, "--before"),
+        min_duration=args.min_duration,
+        max_duration=args.max_duration,
+        min_height=args.min_height,
+        has_subtitles=None if args.subtitles is None else args.subtitles == "yes",
+    )
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     import time
 
@@ -78,6 +124,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise ValueError("the query is empty")
     if not 1 <= args.k <= 100:
         raise ValueError("-k must be between 1 and 100")
+    videos = _video_filter(args)  # a mistyped date is refused before the model loads
     settings = settings_for(args)
     if read_manifest(settings.index_dir) is None:
         raise NoIndexError.in_dir(settings.index_dir)
@@ -87,7 +134,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     query = args.query.strip()
     started = time.perf_counter()
     ranking = args.mode or ("hybrid" if service.has_words() else "visual")
-    options = dict(kind=args.kind, group=args.group, ranking=ranking, text_weight=args.text_weight)
+    options = dict(
+        kind=args.kind,
+        group=args.group,
+        ranking=ranking,
+        text_weight=args.text_weight,
+        videos=videos,
+        sort=args.sort,
+    )
     rows, total = service.search_text(query, args.k, **options)
     took_ms = (time.perf_counter() - started) * 1000
     if args.json:  # the body GET /search answers with

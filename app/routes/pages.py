@@ -29,6 +29,14 @@ def _has_photos(service: VidseekService) -> bool:
     return reader is not None and len(reader.segment_ids(PHOTO_KIND)) > 0
 
 
+FILTERS = ("folder", "after", "before", "min_duration", "max_duration", "min_height", "has_subtitles", "sort")
+
+
+def _filters(request: Request) -> dict[str, str]:
+    """The URL's facet filters and sort as typed (GET /search judges them; the page only shows them again)."""
+    return {name: request.query_params[name][:4096] for name in FILTERS if request.query_params.get(name, "").strip()}
+
+
 def _has_words(service: VidseekService) -> bool:
     """Whether the index holds words (subtitles, names): then the page offers how to match them."""
     return service.reader is not None and service.has_words()
@@ -63,6 +71,7 @@ def search_page(
         "kind": kind if kind in KINDS else None,
         "group": "video" if group == "video" else None,  # the page shows moments, or one card per video
         "mode": mode if mode in ("visual", "text") else None,  # how words rank; None: pixels and words fused
+        "filters": _filters(request),
         "has_photos": _has_photos(service),
         "has_words": _has_words(service),
         "examples": request.app.state.examples,

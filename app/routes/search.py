@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import ApiKey, ServiceDep, SettingsDep
@@ -15,6 +16,7 @@ from app.present import result_of, segment_result, timeline_response
 from app.routes.media import MAX_ID
 from app.routes.uploads import form_file, too_large, upload_request
 from app.schemas import Group, SearchResponse, SearchResult, TimelineResponse
+from app.services import VideoFilter
 from app.services.search import Rows
 
 router = APIRouter(tags=["search"])
@@ -48,6 +50,47 @@ Mode = Annotated[
 TextWeight = Annotated[
     float, Query(ge=0.0, le=10.0, allow_inf_nan=False, description="hybrid: the words' weight beside the pixels' (1)")
 ]
+Sort = Annotated[
+    Literal["relevance", "date", "duration"],
+    Query(description="rows as ranked (relevance), the newest video first (date) or the longest first (duration)"),
+]
+
+
+def video_filter(
+    folder: Annotated[
+        str | None, Query(max_length=4096, description="only that folder below the library, and the folders in it")
+    ] = None,
+    after: Annotated[
+        datetime | None, Query(description="only videos made at or after (ISO 8601 date or time; UTC unless it says)")
+    ] = None,
+    before: Annotated[datetime | None, Query(description="only videos made before")] = None,
+    min_duration: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="seconds")] = None,
+    max_duration: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="seconds")] = None,
+    min_height: Annotated[int | None, Query(ge=0, le=100_000, description="pixels")] = None,
+    has_subtitles: Annotated[bool | None, Query(description="only videos with (true) or without (false) subtitles")] = None,
+) -> VideoFilter:
+    """The facets a search is limited to: the filter is the vector search's own (its k rows are the true top k
+    among the videos it lets through)."""
+    if has_control_characters(folder or ""):
+        raise HTTPException(422, "folder must not contain control characters")
+    return VideoFilter(
+        folder=folder.strip("/ ") if folder else None,
+        after=_utc(after),
+        before=_utc(before),
+        min_duration=min_duration,
+        max_duration=max_duration,
+        min_height=min_height,
+        has_subtitles=has_subtitles,
+    )
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+Filters = Annotated[VideoFilter, Depends(video_filter)]
 Words = Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to look for, in words")]
 
 
@@ -76,6 +119,8 @@ def search(
     group: GroupBy = "moment",
     mode: Mode = None,
     text_weight: TextWeight = 1.0,
+    videos: Filters = VideoFilter(),
+    sort: Sort = "relevance",
 ) -> SearchResponse:
     """Rank the index's segments by cosine to the words ``q`` (and by the words files carry: ``mode``), or to the
     segment ``like`` (exactly one of them); only those of videos or of photos with ``kind``; as moments, videos or
@@ -84,7 +129,7 @@ def search(
         raise HTTPException(422, "give exactly one of q (words to search for) or like (a segment id)")
     started = time.perf_counter()
     if like is not None:
-        record, rows, total = service.search_like(like, k, offset, min_score, kind=kind, group=group)
+        record, rows, total = service.search_like(like, k, offset, min_score, kind=kind, group=group, videos=videos)
         return SearchResponse(
             query="",
             mode="like",
@@ -97,7 +142,7 @@ def search(
     query = checked_words(q)
     ranking = mode or ("hybrid" if service.has_words() else "visual")
     rows, total = service.search_text(
-        query, k, offset, min_score, kind=kind, group=group, ranking=ranking, text_weight=text_weight
+        query, k, offset, min_score, kind=kind, group=group, ranking=ranking, text_weight=text_weight, videos=videos, sort=sort
     )
     took = _ms_since(started)
     return SearchResponse(query=query, group=group, ranking=ranking, took_ms=took, total=total, results=_results(rows))

@@ -14,7 +14,7 @@ from app.services.current_index import CurrentIndex, IndexSummary, model_problem
 from app.services.library import Library, LibraryBrowser, ServedFile
 from app.services.search import Hit, Ranked, Rows, SegmentSearch, Timeline, VideoHits
 from app.settings import Settings, model_to_load
-from indexer import IndexReader, SegmentRecord, VideoFile, VideoRecord, read_manifest
+from indexer import IndexReader, SegmentRecord, VideoFile, VideoFilter, VideoRecord, read_manifest
 from indexer.clips import MAX_IMAGE_PIXELS, image_frame
 from models import VideoEncoder, load_encoder
 from models.quantize import text_encoder_at, text_precision
@@ -31,6 +31,7 @@ __all__ = [
     "Timeline",
     "TimelineRun",
     "VideoFile",
+    "VideoFilter",
     "VideoHits",
     "VidseekService",
     "image_frame",
@@ -89,8 +90,21 @@ class VidseekService:
         group: str = "segment",
         ranking: str | None = None,
         text_weight: float = 1.0,
+        videos: VideoFilter | None = None,
+        sort: str = "relevance",
     ) -> Ranked:
-        return self.search.text(query, k, offset, min_score, kind=kind, group=group, ranking=ranking, text_weight=text_weight)
+        return self.search.text(
+            query,
+            k,
+            offset,
+            min_score,
+            kind=kind,
+            group=group,
+            ranking=ranking,
+            text_weight=text_weight,
+            videos=videos,
+            sort=sort,
+        )
 
     def has_words(self) -> bool:
         """Whether the current index holds words beside its vectors (then searches are hybrid by default)."""
@@ -104,8 +118,9 @@ class VidseekService:
         min_score: float | None = None,
         kind: str | None = None,
         group: str = "segment",
+        videos: VideoFilter | None = None,
     ) -> tuple[SegmentRecord, Rows, int]:
-        return self.search.like(segment_id, k, offset, min_score, kind=kind, group=group)
+        return self.search.like(segment_id, k, offset, min_score, kind=kind, group=group, videos=videos)
 
     def search_image(
         self,

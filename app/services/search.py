@@ -23,12 +23,14 @@ from app.batching import QueryEncoder, Scored
 from app.errors import NotFoundError
 from app.services.current_index import CurrentIndex
 from app.services.fusion import VISUAL, Snippet, fuse, stored_cosine, text_ranking
-from indexer import PHOTO_KIND, VIDEO_KIND, IndexReader, SegmentRecord
+from indexer import PHOTO_KIND, VIDEO_KIND, IndexReader, SegmentRecord, VideoFilter
 from indexer.clips import decode_resampling, decode_short_side, image_frame
 from models import VideoEncoder
 
 KINDS = (VIDEO_KIND, PHOTO_KIND)  # what a search may be restricted to
 GROUPS = ("moment", "video", "segment")  # one row per moment (the default), per video, or per segment
+RELEVANCE = "relevance"
+SORTS = (RELEVANCE, "date", "duration")  # rows in their rank order, the newest video first, the longest first
 RANKINGS = ("hybrid", "visual", "text")  # pixels and words fused (the default where the index has words), or one
 TOUCH_SECONDS = 0.04  # segments this close (a frame at 25 fps) touch: fixed windows and shots share their bounds
 POOL_BLOCK = 256  # candidates are the top segments in blocks of this many ...
@@ -102,38 +104,45 @@ class SegmentSearch:
         group: str = "segment",
         ranking: str | None = None,
         text_weight: float = 1.0,
+        videos: VideoFilter | None = None,
+        sort: str = "relevance",
     ) -> Ranked:
-        """The segments (moments, videos) nearest to the words ``query`` (of files of ``kind`` only, when given),
-        ranked by ``ranking`` (:func:`ranking_of`; hybrid: :mod:`~app.services.fusion`). ``min_score`` bounds the
-        visual matches: a match by words counts whatever its cosine."""
+        """The segments (moments, videos) nearest to the words ``query`` (of files of ``kind`` and of the videos
+        ``videos`` lets through only, when given: the filter is the search's own, :func:`allowed_of`), ranked by
+        ``ranking`` (:func:`ranking_of`; hybrid: :mod:`~app.services.fusion`) and then, by ``sort``, by date or
+        duration among the query's candidates. ``min_score`` bounds every row's cosine, a match by words too (the
+        score a row shows is its cosine)."""
         reader = self.index.require()
-        allowed = allowed_of(reader, kind)
+        allowed = allowed_of(reader, kind, videos)
         ranking = ranking_of(reader, ranking)
+        check_sort(sort)
 
         def search(n: int, skip: int) -> Scored:
             return self.queries.search(reader, query, n, skip, min_score, allowed=allowed)
 
-        if ranking == VISUAL:
+        if ranking == VISUAL and sort == RELEVANCE:
             return paged(reader, search, k, offset, group, min_score)
         check_group(group)
         pool = candidate_pool(offset + k)
-        visual, total = search(pool, 0) if ranking == "hybrid" else ([], 0)
+        visual, total = search(pool, 0) if ranking != "text" else ([], 0)
         holds = (lambda _: True) if allowed is None else (lambda i: _holds(allowed, i))
-        words = text_ranking(reader, query, visual, holds)
+        words = text_ranking(reader, query, visual, holds) if ranking != VISUAL else []
         cosine = stored_cosine(reader, self.queries.encode(query))
-        fused = fuse(visual, words, cosine, text_weight, use_visual=ranking == "hybrid")
+        fused = fuse(visual, words, cosine, text_weight, use_visual=ranking != "text")
         records = reader.segments(f.segment_id for f in fused)
         hits = [
-            Hit(records[f.segment_id], f.cosine, matched=f.matched, snippet=f.snippet) for f in fused if f.segment_id in records
+            Hit(records[f.segment_id], f.cosine, matched=f.matched, snippet=f.snippet)
+            for f in fused
+            if f.segment_id in records and (min_score is None or f.cosine >= min_score)
         ]
         beyond = max(0, total - len(visual))  # visual matches ranked below the candidates
         if group == "segment":
-            return hits[offset : offset + k], len(hits) + beyond
+            return sorted_rows(hits, sort)[offset : offset + k], len(hits) + beyond
         floor = min_score if min_score is not None else match_floor([s for _, s in visual] or [h.score for h in hits])
         rows = moments_of(hits, floor)
         if group == "video":
             rows = videos_of(rows)
-        return rows[offset : offset + k], len(rows) + beyond
+        return sorted_rows(rows, sort)[offset : offset + k], len(rows) + beyond
 
     def vector(
         self,
@@ -160,6 +169,7 @@ class SegmentSearch:
         min_score: float | None = None,
         kind: str | None = None,
         group: str = "segment",
+        videos: VideoFilter | None = None,
     ) -> tuple[SegmentRecord, Rows, int]:
         """More like this: the segments nearest to an indexed segment's own vector (of ``kind`` only, when given),
         the segment itself left out (it would always come first, at 1.0). Returns the query segment too."""
@@ -168,7 +178,7 @@ class SegmentSearch:
         record = reader.segments([segment_id]).get(segment_id) if vector is not None else None
         if vector is None or record is None:
             raise NotFoundError(f"no segment {segment_id} in the index")
-        allowed = allowed_of(reader, kind)
+        allowed = allowed_of(reader, kind, videos)
         counted_itself = allowed is None or _holds(allowed, segment_id)  # a photo is not among the videos
 
         def search(n: int, skip: int) -> Scored:
@@ -231,6 +241,26 @@ def ranking_of(reader: IndexReader, ranking: str | None) -> str:
     if ranking not in RANKINGS:
         raise ValueError(f"mode must be one of {', '.join(RANKINGS)}, not {ranking!r}")
     return ranking
+
+
+def check_sort(sort: str) -> None:
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+
+
+def sorted_rows(rows: Rows, sort: str) -> Rows:
+    """``rows`` (best first) as ``sort`` asks: as they are (relevance), the newest video first (date; undated last)
+    or the longest first (duration); ties keep their relevance order."""
+    if sort == RELEVANCE:
+        return rows
+
+    def key(row) -> float:
+        segment = (row.best if isinstance(row, VideoHits) else row).segment
+        if sort == "date":
+            return -segment.created.timestamp() if segment.created is not None else math.inf
+        return -(segment.duration or 0.0)
+
+    return sorted(rows, key=key)
 
 
 def check_group(group: str) -> None:
@@ -335,13 +365,14 @@ def videos_of(moments: list[Hit]) -> list[VideoHits]:
     return [VideoHits(found) for found in by_video.values()]
 
 
-def allowed_of(reader: IndexReader, kind: str | None) -> np.ndarray | None:
-    """The segment ids a search of ``kind`` may find (None: every segment); raises ValueError for another kind."""
-    if kind is None:
-        return None
-    if kind not in KINDS:
+def allowed_of(reader: IndexReader, kind: str | None, videos: VideoFilter | None = None) -> np.ndarray | None:
+    """The segment ids a search of ``kind`` and ``videos`` may find (None: every segment); raises ValueError for
+    another kind."""
+    if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    return reader.segment_ids(kind)
+    if kind is None and (videos is None or videos.empty):
+        return None
+    return reader.segment_ids(kind, videos)
 
 
 def _holds(ids: np.ndarray, segment_id: int) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
@@ -31,10 +31,12 @@ from indexer.index_dir.catalog import (
 from indexer.index_dir.flat_search import Hits, VectorSearch
 from indexer.index_dir.layout import SEARCH, VECTORS, preview_path, sprite_paths, thumbnail_path
 from indexer.index_dir.manifest import Manifest, catalog_url, published
-from indexer.index_dir.records import SegmentRecord, VideoRecord
+from indexer.index_dir.records import SegmentRecord, VideoFilter, VideoRecord
 from indexer.index_dir.text import TextHit, search_texts
 from indexer.index_dir.video_files import VideoFile, open_indexed_file
 from models.encoder import native_bfloat16
+
+FILTER_CACHE = 16  # filtered id sets kept (each up to 8 bytes per segment)
 
 
 class IndexReader:
@@ -50,7 +52,7 @@ class IndexReader:
         search_file = self.generation / (SEARCH if self.manifest.index_type != "flat" else VECTORS)
         self.index = tune_for_search(faiss.read_index(str(search_file)))
         self._search = VectorSearch(self.index, self.bf16_scan)
-        self._segment_ids: dict[str | None, np.ndarray] = {}
+        self._segment_ids: dict[tuple[str | None, VideoFilter | None], np.ndarray] = {}
         self._has_texts: bool | None = None
         url = catalog_url(self.root, self.generation, self.manifest, db_url, readonly=True)
         self.engine = connect(url, readonly=True)
@@ -120,18 +122,29 @@ class IndexReader:
         """A video's sprite sheet (JPEG) and its WebVTT thumbnails track, where the preview stage made them."""
         return sprite_paths(self.root, video_id)
 
-    def segment_ids(self, kind: str | None = None) -> np.ndarray:
-        """The ids of the indexed segments (of files of ``kind`` when given), sorted: what a filtered search may
-        return. Read once per kind: a published generation never changes."""
-        if kind not in self._segment_ids:
-            query = select(Segment.id).order_by(Segment.id)
+    def segment_ids(self, kind: str | None = None, videos: VideoFilter | None = None) -> np.ndarray:
+        """The ids of the indexed segments (of files of ``kind``, of videos ``videos`` lets through, when given),
+        sorted: what a filtered search may return. A kind's are read once (a published generation never changes);
+        a filter's are kept for the last :data:`FILTER_CACHE` filters asked."""
+        if videos is not None and videos.empty:
+            videos = None
+        key = (kind, videos)
+        ids = self._segment_ids.get(key)
+        if ids is None:
+            query = select(Segment.id).join(Video, Segment.video_id == Video.id).order_by(Segment.id)
             if kind is not None:
-                query = query.join(Video, Segment.video_id == Video.id).where(Video.kind == kind)
+                query = query.where(Video.kind == kind)
+            for condition in _video_conditions(videos):
+                query = query.where(condition)
             with Session(self.engine) as session:
                 ids = np.fromiter(session.scalars(query), dtype=np.int64)
             ids.setflags(write=False)  # read-only: a search may then cache the rows these ids are at
-            self._segment_ids[kind] = ids
-        return self._segment_ids[kind]
+            if videos is not None:
+                filtered = [k for k in self._segment_ids if k[1] is not None]
+                for old in filtered[: max(0, len(filtered) - FILTER_CACHE + 1)]:
+                    del self._segment_ids[old]  # the oldest first (dicts keep insertion order)
+            self._segment_ids[key] = ids
+        return ids
 
     # -- the catalog, as records
     def segments(self, ids: Iterable[int]) -> dict[int, SegmentRecord]:
@@ -211,7 +224,33 @@ def _segment_rows():
         Video.kind,
         Video.preview_bytes.is_not(None),
         Video.sprite_bytes.is_not(None),
+        Video.created,
+        Video.duration,
     ).join(Video, Segment.video_id == Video.id)
+
+
+def _video_conditions(videos: VideoFilter | None) -> list:
+    """SQL conditions on ``videos`` for a :class:`VideoFilter`."""
+    if videos is None:
+        return []
+    conditions = []
+    if videos.folder:
+        folder = videos.folder.strip("/")
+        escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(or_(Video.folder == folder, Video.folder.like(f"{escaped}/%", escape="\\")))
+    if videos.after is not None:
+        conditions.append(Video.created >= videos.after)
+    if videos.before is not None:
+        conditions.append(Video.created < videos.before)
+    if videos.min_duration is not None:
+        conditions.append(Video.duration >= videos.min_duration)
+    if videos.max_duration is not None:
+        conditions.append(Video.duration <= videos.max_duration)
+    if videos.min_height is not None:
+        conditions.append(Video.height >= videos.min_height)
+    if videos.has_subtitles is not None:
+        conditions.append(Video.has_subtitles.is_(True) if videos.has_subtitles else Video.has_subtitles.is_not(True))
+    return conditions
 
 
 def _video_record(video: Video, segments: int) -> VideoRecord:

@@ -24,10 +24,31 @@ class SegmentRecord:
     kind: str = VIDEO_KIND
     preview: bool = False  # the video has a browser-playable preview (play it instead of the original)
     sprites: bool = False  # the video has a sprite sheet and its WebVTT thumbnails track
+    created: datetime | None = None  # when the video was made (its container's creation time, else its mtime)
+    duration: float | None = None  # the whole video's length in seconds
 
     @property
     def title(self) -> str:
         return Path(self.path).name
+
+
+@dataclass(frozen=True)
+class VideoFilter:
+    """Which videos a search may find, by their facets (None: any). ``folder``: that folder below the library and
+    the folders inside it ("" is the library's top: every file); ``after``/``before``: made at or after / before
+    (timezone-aware); durations in seconds; ``min_height`` in pixels; ``has_subtitles``: with or without cues."""
+
+    folder: str | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    min_height: int | None = None
+    has_subtitles: bool | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, name) is None for name in self.__dataclass_fields__)
 
 
 @dataclass(frozen=True)

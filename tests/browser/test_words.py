@@ -62,3 +62,30 @@ def test_snippets_are_text_never_markup(page, words_url):
     assert "<img src=x onerror=alert(1)>" in snippet.inner_text()
     assert snippet.locator("img").count() == 0 and snippet.locator("b").count() == 0
     assert page.locator("#mode").input_value() == "text"  # the URL's choice, shown
+
+
+def test_filters_narrow_the_grid_and_live_in_the_url(page, words_url):
+    open_page(page, f"{words_url}/?q=a+clip&k=8")
+    shown = rows(page, words_url, q="a clip")
+    wait_for_cards(page, shown)
+    page.click("#filters summary")
+    page.fill("[data-filter=folder]", "talks")
+    page.press("[data-filter=folder]", "Enter")
+    page.wait_for_function("location.search.includes('folder=talks')")
+    talks = rows(page, words_url, q="a clip", folder="talks")
+    wait_for_cards(page, talks)
+    assert {t.strip() for t in cards(page).locator("a.title").all_inner_texts()} == {"interview.mp4"}
+    page.select_option("[data-filter=has_subtitles]", "false")
+    page.wait_for_function("location.search.includes('has_subtitles=false')")
+    wait_for_cards(page, 0)  # the only video in talks has subtitles
+    screenshot(page, "words-filters")
+    page.go_back()
+    page.wait_for_function("document.querySelector('[data-filter=has_subtitles]').value === ''")
+    wait_for_cards(page, talks)
+    # A link with filters opens with them shown (and the disclosure open), and a bad one says why.
+    open_page(page, f"{words_url}/?q=a+clip&sort=duration&min_duration=10")
+    assert page.locator("#filters").get_attribute("open") is not None
+    assert page.locator("[data-filter=sort]").input_value() == "duration"
+    wait_for_cards(page, rows(page, words_url, q="a clip", sort="duration", min_duration=10))
+    open_page(page, f"{words_url}/?q=a+clip&after=soon")
+    page.wait_for_selector("#status.is-error")

@@ -186,6 +186,8 @@ def test_search_finds_each_word_first_with_its_segment_and_snippet(tmp_path, _ti
         assert [r["segment_id"] for r in unweighted["results"]] == [r["segment_id"] for r in visual["results"]]
         moments = client.get("/search", params={"q": "xylophone", "k": 3}).json()["results"]
         assert moments[0]["title"] == "interview.mp4" and "subtitle" in moments[0]["matched"]
+        above = client.get("/search", params={"q": "xylophone", "min_score": 0.99}).json()
+        assert above["results"] == []  # min_score bounds the cosine of a match by words too
         for bad in ({"mode": "words"}, {"text_weight": -1}, {"text_weight": "nan"}, {"text_weight": 11}):
             assert client.get("/search", params={"q": "x", **bad}).status_code == 422, bad
 
@@ -207,3 +209,68 @@ def test_the_cli_searches_words_as_the_api_does(tmp_path, _tiny_encoder, capsys)
     assert body["ranking"] == "hybrid" and body["results"][0]["snippet"]["text"] == "the xylophone plays"
     assert cli.main([*base, "--text-weight", "-1"]) == 2
     assert "--text-weight must be between 0 and 10" in capsys.readouterr().err
+
+
+def test_facet_filters_restrict_the_search_itself_and_sort_reorders(tmp_path, _tiny_encoder):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.services import VidseekService
+    from app.settings import Settings
+
+    library = make_library(tmp_path)
+    for i in range(5):
+        make_video(library / "misc" / "deep" / f"clip{i}.mp4", 12 + 2 * i, color=(40 * i, 90, 200 - 40 * i))
+    old = datetime(2019, 6, 1, tzinfo=UTC).timestamp()
+    os.utime(library / "holidays" / "marmalade_2019.mp4", (old, old))
+    build(library, tmp_path / "index", _tiny_encoder, None)
+    settings = Settings(index_dir=tmp_path / "index", text_precision="float32")
+    service = VidseekService(settings, encoder=_tiny_encoder)
+    with TestClient(create_app(settings, service)) as client:
+
+        def titles(**params) -> list[str]:
+            body = client.get("/search", params={"q": "a clip", "k": 50, "group": "segment", **params})
+            assert body.status_code == 200, body.text
+            return [r["title"] for r in body.json()["results"]]
+
+        assert set(titles(folder="talks")) == {"interview.mp4"}
+        assert set(titles(folder="misc")) == {f"clip{i}.mp4" for i in range(5)}  # the folders inside it too
+        assert set(titles(folder="misc/deep/")) == set(titles(folder="misc")) and titles(folder="mis") == []
+        assert set(titles(has_subtitles="true")) == {"interview.mp4", "subbed.mkv"}
+        assert "interview.mp4" not in titles(has_subtitles="false")
+        assert "marmalade_2019.mp4" not in titles(min_duration=10) and set(titles(max_duration=5)) == {"marmalade_2019.mp4"}
+        assert set(titles(before="2020-01-01")) == {"marmalade_2019.mp4"}
+        assert "marmalade_2019.mp4" not in titles(after="2020-01-01T00:00:00+01:00")
+        tall = titles(min_height=49)  # subbed.mkv is 64x48, the others 96 high
+        assert "subbed.mkv" not in tall and "interview.mp4" in tall and "subbed.mkv" in titles(min_height=48)
+        # The filter is the vector search's own: the top k among the filtered segments, exactly.
+        reader = service.reader
+        text = service.queries.encode("a clip")
+        misc = [s for v in reader.video_records() if "misc" in v.path for s in reader.video_segments(v.video_id)]
+        want = sorted(misc, key=lambda s: -float(reader.segment_vector(s.segment_id) @ text))[:3]
+        body = client.get("/search", params={"q": "a clip", "k": 3, "group": "segment", "mode": "visual", "folder": "misc"})
+        assert [r["segment_id"] for r in body.json()["results"]] == [s.segment_id for s in want]
+        # Sorting reorders the candidates: the newest first (the 2019 file last), the longest first.
+        assert titles(sort="date", group="video")[-1] == "marmalade_2019.mp4"
+        durations = client.get("/search", params={"q": "a clip", "k": 50, "group": "video", "sort": "duration"}).json()
+        lengths = [reader.video_record(r["video_id"]).duration for r in durations["results"]]
+        assert lengths == sorted(lengths, reverse=True)
+        for bad in ({"after": "yesterday"}, {"min_duration": -1}, {"min_height": "tall"}, {"sort": "size"},
+                    {"has_subtitles": "maybe"}, {"folder": "a\x00b"}):  # fmt: skip
+            assert client.get("/search", params={"q": "x", **bad}).status_code == 422, bad
+
+
+def test_the_cli_filters_as_the_api_does(tmp_path, _tiny_encoder, capsys):
+    from app import cli
+    from app.cli.query import SEARCH_SORTS
+    from app.services.search import SORTS
+
+    assert SEARCH_SORTS == SORTS
+    build(make_library(tmp_path), tmp_path / "index", _tiny_encoder, None)
+    base = ["search", "a clip", "-k", "10", "--json", "--group", "video", "--index-dir", str(tmp_path / "index")]
+    assert cli.main([*base, "--folder", "films"]) == 0
+    assert [r["title"] for r in json.loads(capsys.readouterr().out)["results"]] == ["subbed.mkv"]
+    assert cli.main([*base, "--subtitles", "no", "--sort", "duration"]) == 0
+    assert [r["title"] for r in json.loads(capsys.readouterr().out)["results"]] == ["marmalade_2019.mp4"]
+    assert cli.main([*base, "--after", "next tuesday"]) == 2
+    assert "--after: not an ISO 8601 date" in capsys.readouterr().err

@@ -101,8 +101,7 @@ def test_a_missing_file_is_the_same_error_from_resolve_and_load_encoder(tmp_path
 def test_an_unknown_tag_names_the_known_ones(model):
     known = ", ".join(open_clip.list_pretrained_tags_by_model(model)) or "none"
     expected = (
-        f"open_clip has no pretrained tag 'no-such-tag' for {model}; known tags: {known}; "
-        "or pass a local weights file or 'none'"
+        f"open_clip has no pretrained tag 'no-such-tag' for {model}; known tags: {known}; or pass a local weights file or 'none'"
     )
     with pytest.raises(UnknownModelError) as resolved:
         resolve(model, "no-such-tag")

@@ -59,6 +59,42 @@ export class RankBy {
   }
 }
 
+/** GET /search's facet filters and sort, by their query-string names; the page passes them on as typed and lets
+ * the server judge them (a bad one comes back as the status line's error). */
+export const FILTERS = ["folder", "after", "before", "min_duration", "max_duration", "min_height", "has_subtitles", "sort"];
+
+/** Filters from the URL, a history entry or the server: the known names with non-empty text values only. */
+export function validFilters(v) {
+  const out = {};
+  if (!v || typeof v !== "object") return out;
+  for (const name of FILTERS) {
+    const value = v[name];
+    if (typeof value === "string" && value.trim() !== "" && value.length <= 4096) out[name] = value.trim();
+  }
+  return out;
+}
+
+/** The filter controls: inputs and selects named by `data-filter` inside `root` (null: the page has none). */
+export class FilterControls {
+  constructor(root) {
+    this.inputs = root ? [...root.querySelectorAll("[data-filter]")] : [];
+  }
+
+  read() {
+    return validFilters(Object.fromEntries(this.inputs.map((el) => [el.dataset.filter, el.value])));
+  }
+
+  show(filters) {
+    const f = validFilters(filters);
+    for (const el of this.inputs) el.value = f[el.dataset.filter] || "";
+  }
+
+  /** onChange(filters): a filter was changed (a text field: once it is left or Enter is pressed). */
+  wire(onChange) {
+    for (const el of this.inputs) el.addEventListener("change", () => onChange(this.read()));
+  }
+}
+
 /** A grouping from the URL, a history entry or the server: "video" (one card per video), else null (moments). */
 export function validGroup(v) {
   return v === "video" ? "video" : null;

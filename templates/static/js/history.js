@@ -4,7 +4,7 @@
 // cannot, so its history entry only replays while the page still holds that picture (the `picture` arguments:
 // {file, id} or null).
 
-import { validGroup, validKind, validRank } from "./controls.js";
+import { FILTERS, validFilters, validGroup, validKind, validRank } from "./controls.js";
 import { segmentIdOf } from "./urls.js";
 
 /** What a history entry stores for search params p: plain values only. */
@@ -20,6 +20,7 @@ export function historyState(p) {
     kind: p.kind || null,
     group: p.group || null,
     rank: p.rank || null,
+    filters: validFilters(p.filters),
   };
 }
 
@@ -45,6 +46,7 @@ export class SearchHistory {
     if (p.kind) sp.set("kind", p.kind);
     if (p.group) sp.set("group", p.group);
     if (p.rank) sp.set("mode", p.rank);
+    for (const [name, value] of Object.entries(validFilters(p.filters))) sp.set(name, value);
     return `${this.pagePath}?${sp.toString()}`;
   }
 
@@ -56,7 +58,7 @@ export class SearchHistory {
     if (st.mode === "image") {
       query = picture && picture.id === st.image ? { mode: "image", file: picture.file, id: picture.id } : null;
     }
-    return { query, k, minScore: validMinScore(st.minScore), kind: validKind(st.kind), group: validGroup(st.group), rank: validRank(st.rank) };
+    return { query, k, minScore: validMinScore(st.minScore), kind: validKind(st.kind), group: validGroup(st.group), rank: validRank(st.rank), filters: validFilters(st.filters) };
   }
 
   /** Search params from the address bar (an entry without a state, e.g. one typed in). */
@@ -75,6 +77,7 @@ export class SearchHistory {
         kind: sp.get("kind"),
         group: sp.get("group"),
         rank: sp.get("mode"),
+        filters: Object.fromEntries(FILTERS.map((name) => [name, sp.get(name)])),
       },
       picture
     );
@@ -109,5 +112,6 @@ export function landingParams(initial, typed, k) {
     kind: validKind(initial.kind),
     group: validGroup(initial.group),
     rank: validRank(initial.mode),
+    filters: validFilters(initial.filters),
   };
 }

@@ -1,7 +1,7 @@
 // What a search is. A query is one of three things: words ({mode: "text", q}), an indexed segment ("more like
 // this", {mode: "like", like}) or a picture ({mode: "image", file, id}). A search's params are
 // {query, k, minScore, kind, group, rank} (minScore null = no limit; kind "video" or "photo", null = all; group
-// "video" = one row per video, null = one per moment; rank "visual" or "text", null = both fused).
+// "video" = one row per video, null = one per moment; rank "visual" or "text", null = both fused; filters {folder, after, …, sort}: GET /search's, as typed).
 
 export function isEmpty(query) {
   return query.mode === "text" && !query.q;
@@ -23,7 +23,8 @@ export function sameParams(a, b) {
     a.minScore === b.minScore &&
     (a.kind || null) === (b.kind || null) &&
     (a.group || null) === (b.group || null) &&
-    (a.rank || null) === (b.rank || null)
+    (a.rank || null) === (b.rank || null) &&
+    JSON.stringify(a.filters || {}) === JSON.stringify(b.filters || {})
   );
 }
 
@@ -34,6 +35,7 @@ export function searchRequest(searchUrl, p, offset) {
   if (p.kind) sp.set("kind", p.kind);
   sp.set("group", p.group || "moment"); // said always: the page shows moments whatever the API's default
   const q = p.query;
+  if (q.mode !== "image") for (const [name, value] of Object.entries(p.filters || {})) sp.set(name, value);
   if (q.mode === "image") {
     const body = new FormData();
     body.append("file", q.file, q.file.name || "picture");

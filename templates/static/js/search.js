@@ -6,7 +6,7 @@
 // innerHTML), and URLs are checked to be http(s) before they are used as src/href.
 
 import { showQuery } from "./banner.js";
-import { GroupByVideo, MaxDisplay, MediaKind, MinScore, RankBy } from "./controls.js";
+import { FilterControls, GroupByVideo, MaxDisplay, MediaKind, MinScore, RankBy } from "./controls.js";
 import { landingParams, SearchHistory } from "./history.js";
 import { markReady, statusLine } from "./page.js";
 import { HeldPicture, refusalOf, takeFromDrop, takeFromPaste, takeFromPicker } from "./picture.js";
@@ -31,7 +31,7 @@ const loadMoreBtn = $("#load-more");
 const bannerEls = { banner: $("#query-banner"), image: $("#query-banner-image"), text: $("#query-banner-text") };
 const setStatus = statusLine(statusEl);
 
-/** The server's initial state (#vidseek-state): {query, like, k, ks, min_score, kind, group, mode, has_index}. */
+/** The server's initial state (#vidseek-state): {query, like, k, ks, min_score, kind, group, mode, filters, has_index}. */
 function readInitial() {
   try {
     const node = document.getElementById("vidseek-state");
@@ -58,6 +58,7 @@ const minScore = new MinScore({ input: $("#min-score"), range: $("#min-score-ran
 const mediaKind = new MediaKind($("#kind")); // absent unless the index holds photos
 const groupBy = new GroupByVideo($("#group"));
 const rankBy = new RankBy($("#mode")); // absent unless the index holds words
+const filters = new FilterControls($("#filters"));
 const picture = new HeldPicture();
 const searchHistory = new SearchHistory({ ks: KS, defaultK: DEFAULT_K, pagePath: window.location.pathname || "/" });
 const grid = new ResultGrid(resultsEl, searchLike);
@@ -88,6 +89,7 @@ function readParams() {
     kind: mediaKind.read(),
     group: groupBy.read(),
     rank: rankBy.read(),
+    filters: filters.read(),
   };
 }
 
@@ -112,6 +114,7 @@ function showParams(p) {
   mediaKind.show(p.kind);
   groupBy.show(p.group);
   rankBy.show(p.rank);
+  filters.show(p.filters);
 }
 
 // ------------------------------------------------------------ searching
@@ -183,7 +186,7 @@ function unpin() {
   searcher.clear();
   setStatus("", "");
   const cleared = { query: { mode: "text", q: "" }, k: maxDisplay.read(), minScore: minScore.validate() ?? null };
-  searchHistory.record({ ...cleared, kind: mediaKind.read(), group: groupBy.read(), rank: rankBy.read() }, "push");
+  searchHistory.record({ ...cleared, kind: mediaKind.read(), group: groupBy.read(), rank: rankBy.read(), filters: filters.read() }, "push");
   document.title = titleOf({ mode: "text", q: "" });
   qInput.focus();
 }
@@ -227,6 +230,9 @@ function wireControls() {
   rankBy.wire(() => {
     if (hasQuery()) searchNow();
   });
+  filters.wire(() => {
+    if (hasQuery()) searchNow();
+  });
   minScore.wire({
     onChange: (v) => {
       grid.hideBelow(v);
@@ -267,7 +273,7 @@ function replay(ev) {
   typingEntry = false;
   if (!p.query) {
     // A picture search from before a reload: the picture is gone.
-    showParams({ query: { mode: "text", q: "" }, k: p.k, minScore: p.minScore, kind: p.kind, group: p.group, rank: p.rank });
+    showParams({ query: { mode: "text", q: "" }, k: p.k, minScore: p.minScore, kind: p.kind, group: p.group, rank: p.rank, filters: p.filters });
     searcher.abort();
     searcher.clear();
     setStatus("That was a search by picture: pick the picture again to repeat it.", "");

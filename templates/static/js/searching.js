@@ -129,7 +129,7 @@ export class Searcher {
   more() {
     const c = this.current;
     if (!c || !c.query) return;
-    const p = { query: c.query, k: c.k, minScore: c.minScore, kind: c.kind, group: c.group, rank: c.rank };
+    const p = { query: c.query, k: c.k, minScore: c.minScore, kind: c.kind, group: c.group, rank: c.rank, filters: c.filters };
     this.run(p, { history: "none", offset: c.offset + c.k });
   }
 
