@@ -174,12 +174,18 @@ def _finetune(train_csv: Path, checkpoint: Path, done: Path, options: DemoOption
 
 
 def _index(library: Path, index_dir: Path, checkpoint: Path, options: DemoOptions, rebuild: bool) -> None:
+    from indexer import read_manifest
     from indexer.pipeline.local import build_index
     from indexer.pipeline.options import BuildOptions
     from models import load_encoder
 
     encoder = load_encoder(options.model, str(checkpoint), options.device)
-    build = BuildOptions(library=library, index_dir=index_dir, frames=options.frames, rebuild=rebuild, progress=options.progress)
+    # A demo cache indexed before shots were the default keeps its fixed windows, as `index build` keeps them.
+    published = None if rebuild else read_manifest(index_dir)
+    segments = published.segmenter if published is not None else "shots"
+    build = BuildOptions(
+        library=library, index_dir=index_dir, frames=options.frames, segments=segments, rebuild=rebuild, progress=options.progress
+    )
     report = build_index(encoder, build)
     if report.failed or report.total_segments == 0:
         raise RuntimeError(f"the demo index is incomplete: {report.summary()}")

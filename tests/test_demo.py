@@ -86,3 +86,22 @@ def test_suggestions_vary():
 def test_bad_settings_are_refused(tmp_path):
     with pytest.raises(ValueError, match="at least 20 clips"):
         run_demo(DemoOptions(tmp_path, clips=5))
+
+
+def test_a_cache_indexed_before_shots_keeps_its_fixed_windows(demo):
+    """A returning user's demo index was cut into fixed windows (no segmenter in its manifest): the next run
+    updates it as it is instead of refusing the switch to shots."""
+    import json
+
+    from indexer import current_generation, read_manifest
+
+    options, result, _ = demo
+    manifest_path = current_generation(result.index_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["segmenter"] == "shots"  # a fresh demo indexes by shots, the default
+    for name in ("segmenter", "max_segment_seconds", "min_segment_seconds"):
+        manifest.pop(name)
+    manifest_path.write_text(json.dumps(manifest))
+    again = run_demo(options, lambda _: None)
+    assert again.reused == ["data", "model"] and again.r1 == result.r1
+    assert read_manifest(result.index_dir).segmenter == "fixed"
