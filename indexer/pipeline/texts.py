@@ -10,6 +10,7 @@ the build's own thread as each file's words arrive."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,12 +35,23 @@ def read_words(path: str, library: str, spans: list[tuple[float, float]], photo:
         return None
 
 
+def _listing(folder: Path) -> list[str]:
+    try:
+        return [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return []
+
+
 def read_texts(writer: IndexWriter, options: BuildOptions, report: BuildReport) -> None:
     """Read the words of every indexed video whose text stamp changed, and store them."""
     library = Path(options.library).expanduser().resolve()
     todo: list[tuple[Video, str]] = []
+    listings: dict[Path, list[str]] = {}  # each folder listed once per build, however many videos it holds
     for video in writer.indexed_videos():
-        stamp = text_stamp(Path(video.path), video.fingerprint)
+        path = Path(video.path)
+        if path.parent not in listings:
+            listings[path.parent] = _listing(path.parent)
+        stamp = text_stamp(path, video.fingerprint, listings[path.parent])
         if video.texts_stamp != stamp:
             todo.append((video, stamp))
     if not todo:

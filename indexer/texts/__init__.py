@@ -75,10 +75,11 @@ class VideoWords:
     has_subtitles: bool
 
 
-def text_stamp(path: Path, fingerprint: str) -> str:
+def text_stamp(path: Path, fingerprint: str, names: list[str] | None = None) -> str:
     """What a video's words were read from: its path (its name's words), its fingerprint (its streams and tags) and
-    its sidecars (names, sizes, mtimes). A build reads them again when it changes."""
-    return f"{path}|{fingerprint}|{sidecar_stamp(sidecars_of(path))}"
+    its sidecars (names, sizes, mtimes; ``names``: its folder's listing, when the caller has it). A build reads them
+    again when it changes."""
+    return f"{path}|{fingerprint}|{sidecar_stamp(sidecars_of(path, names))}"
 
 
 def video_words(path: Path, library: Path | None, spans: Sequence[tuple[float, float]], photo: bool = False) -> VideoWords:
