@@ -133,7 +133,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     service = VidseekService(settings)
     query = args.query.strip()
     started = time.perf_counter()
-    ranking = args.mode or ("hybrid" if service.has_words() else "visual")
+    ranking = service.ranking(args.mode)
     options = dict(
         kind=args.kind,
         group=args.group,

@@ -140,7 +140,7 @@ def search(
             results=_results(rows),
         )
     query = checked_words(q)
-    ranking = mode or ("hybrid" if service.has_words() else "visual")
+    ranking = service.ranking(mode)
     rows, total = service.search_text(
         query, k, offset, min_score, kind=kind, group=group, ranking=ranking, text_weight=text_weight, videos=videos, sort=sort
     )

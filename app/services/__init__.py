@@ -12,7 +12,7 @@ from app.errors import NoIndexError, NotAnImageError, NotFoundError
 from app.services.classify import Classifier, Ranking, TimelineRun
 from app.services.current_index import CurrentIndex, IndexSummary, model_problems, refuse_other_model
 from app.services.library import Library, LibraryBrowser, ServedFile
-from app.services.search import Hit, Ranked, Rows, SegmentSearch, Timeline, VideoHits
+from app.services.search import Hit, Ranked, Rows, SegmentSearch, Timeline, VideoHits, ranking_of
 from app.settings import Settings, model_to_load
 from indexer import IndexReader, SegmentRecord, VideoFile, VideoFilter, VideoRecord, read_manifest
 from indexer.clips import MAX_IMAGE_PIXELS, image_frame
@@ -109,6 +109,10 @@ class VidseekService:
     def has_words(self) -> bool:
         """Whether the current index holds words beside its vectors (then searches are hybrid by default)."""
         return self.index.require().has_texts()
+
+    def ranking(self, mode: str | None) -> str:
+        """How a search by words with ``mode`` is ranked: ``mode``, or the index's default (:func:`ranking_of`)."""
+        return ranking_of(self.index.require(), mode)
 
     def search_like(
         self,

@@ -74,14 +74,13 @@ def text_ranking(
         record = records.get(segment_id)
         if record is not None:
             best_of_video.setdefault(record.video_id, segment_id)
+    unranked = {h.video_id for h in hits if h.segment_id is None and h.video_id not in best_of_video}
+    first_of_video = reader.first_segment_ids(unranked)  # one catalog query for all of them
     ranked: dict[int, tuple[str, Snippet]] = {}
     for hit in hits:
         segment_id = hit.segment_id
         if segment_id is None:
-            segment_id = best_of_video.get(hit.video_id)
-            if segment_id is None:
-                segments = reader.video_segments(hit.video_id)
-                segment_id = segments[0].segment_id if segments else None
+            segment_id = best_of_video.get(hit.video_id, first_of_video.get(hit.video_id))
         if segment_id is None or segment_id in ranked or not allowed(segment_id):
             continue
         ranked[segment_id] = (hit.source, snippet_of(hit.snippet))

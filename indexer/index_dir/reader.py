@@ -166,6 +166,15 @@ class IndexReader:
         ``VIDEO_FAILED``) when given."""
         return self._video_records(None if status is None else Video.status == status)
 
+    def first_segment_ids(self, video_ids: Iterable[int]) -> dict[int, int]:
+        """Each of ``video_ids``' first segment id (ordinal 0), by video id; videos without segments are absent."""
+        ids = [int(v) for v in video_ids]
+        if not ids:
+            return {}
+        query = select(Segment.video_id, Segment.id).where(Segment.video_id.in_(ids), Segment.ordinal == 0)
+        with Session(self.engine) as session:
+            return {int(video_id): int(segment_id) for video_id, segment_id in session.execute(query)}
+
     def video_segments(self, video_id: int) -> list[SegmentRecord]:
         """A video's segments in time order (empty for a failed or unknown video)."""
         with Session(self.engine) as session:
