@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -92,6 +93,25 @@ class SearchResponse(BaseModel):
         "every matching segment, else plus the matching segments ranked below them (an upper bound)"
     )
     results: list[SearchResult]
+
+
+class FacetsResponse(BaseModel):
+    """What the indexed files are, for filter controls: the values ``GET /search``'s filters can take, with how
+    many indexed files have each (the most common first)."""
+
+    videos: int = Field(description="indexed files (videos and photos)")
+    kinds: dict[str, int] = Field(description="files by kind: video, photo")
+    codecs: dict[str, int] = Field(description="files by video codec as probed (the codec filter's names)")
+    folders: dict[str, int] = Field(
+        description="files directly in each folder below the library ('' is its top), the 500 most common (the "
+        "folder filter also takes a folder's parents)"
+    )
+    heights: dict[int, int] = Field(description="files by frame height in pixels (min_height)")
+    with_subtitles: int = Field(description="files with subtitle cues (has_subtitles)")
+    first_created: datetime | None = Field(description="the oldest file's date (after, before); null: none known")
+    last_created: datetime | None = Field(description="the newest file's date")
+    shortest: float | None = Field(description="the shortest file's duration in seconds (min_duration, max_duration)")
+    longest: float | None = Field(description="the longest file's duration in seconds")
 
 
 class TimelineSegment(BaseModel):

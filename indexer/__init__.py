@@ -20,6 +20,7 @@ _HOMES = {
     "SegmentRecord": "indexer.index_dir.records",
     "VideoRecord": "indexer.index_dir.records",
     "VideoFilter": "indexer.index_dir.records",
+    "Facets": "indexer.index_dir.records",
     "VIDEO_FAILED": "indexer.index_dir.records",
     "VIDEO_INDEXED": "indexer.index_dir.records",
     "VIDEO_KIND": "indexer.index_dir.records",

@@ -78,6 +78,7 @@ def add_filters(search) -> None:
     search.add_argument(
         "--subtitles", choices=["yes", "no"], help="only videos with (yes) or without (no) subtitles (default: either)"
     )
+    search.add_argument("--codec", metavar="NAMES", help="only videos in these codecs, comma-separated (h264,hevc)")
     search.add_argument("--sort", choices=SEARCH_SORTS, default="relevance", help="rows as ranked (default), newest, longest")
 
 
@@ -100,6 +101,10 @@ def _video_filter(args: argparse.Namespace):
         value = getattr(args, name)
         if value is not None and not value >= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be 0 or more, not {value}")
+    try:
+        codecs = None if args.codec is None else VideoFilter.codec_names(args.codec)
+    except ValueError as exc:
+        raise ValueError(f"--codec: {exc}") from None
     return VideoFilter(
         folder=args.folder.strip("/ ") if args.folder else None,
         after=when(args.after, "--after"),
@@ -108,6 +113,7 @@ def _video_filter(args: argparse.Namespace):
         max_duration=args.max_duration,
         min_height=args.min_height,
         has_subtitles=None if args.subtitles is None else args.subtitles == "yes",
+        codecs=codecs,
     )
 
 

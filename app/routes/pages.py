@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.deps import ServiceDep
 from app.routes.rendering import PAGE_METHODS, render
-from app.services import VidseekService
+from app.services import Facets, VidseekService
 from app.services.search import KINDS
 from indexer import PHOTO_KIND
 
@@ -29,7 +30,7 @@ def _has_photos(service: VidseekService) -> bool:
     return reader is not None and len(reader.segment_ids(PHOTO_KIND)) > 0
 
 
-FILTERS = ("folder", "after", "before", "min_duration", "max_duration", "min_height", "has_subtitles", "sort")
+FILTERS = ("folder", "after", "before", "min_duration", "max_duration", "min_height", "has_subtitles", "codec", "sort")
 
 
 def _filters(request: Request) -> dict[str, str]:
@@ -40,6 +41,19 @@ def _filters(request: Request) -> dict[str, str]:
 def _has_words(service: VidseekService) -> bool:
     """Whether the index holds words (subtitles, names): then the page offers how to match them."""
     return service.reader is not None and service.has_words()
+
+
+def _facets(service: VidseekService) -> Facets | None:
+    return service.facets() if service.reader is not None else None
+
+
+def folder_choices(folders: Iterable[str], limit: int = 1000) -> list[str]:
+    """The folders to suggest for the folder filter: each folder files are in and every folder above it, sorted."""
+    choices = set()
+    for folder in folders:
+        parts = folder.split("/") if folder else []
+        choices.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return sorted(choices)[:limit]
 
 
 @router.api_route("/", methods=PAGE_METHODS, response_class=HTMLResponse)
@@ -61,6 +75,7 @@ def search_page(
         score = score if score is not None and math.isfinite(score) and -1 <= score <= 1 else None
     except ValueError:
         score = None
+    facets = _facets(service)
     context = {
         "page": "search",
         "query": q[:1000],
@@ -74,6 +89,8 @@ def search_page(
         "filters": _filters(request),
         "has_photos": _has_photos(service),
         "has_words": _has_words(service),
+        "folders": folder_choices(facets.folders) if facets else [],
+        "codecs": facets.codecs if facets else {},
         "examples": request.app.state.examples,
     }
     return render(request, "index.html", service, context)

@@ -1,8 +1,9 @@
 """GET /search (words, or "more like" an indexed segment) and POST /search/image (a picture) -> ranked moments,
-videos or segments; GET /search/timeline -> the words' score along one video."""
+videos or segments; GET /search/timeline -> the words' score along one video; GET /facets -> the values filters take."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import unicodedata
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from app.deps import ApiKey, ServiceDep, SettingsDep
 from app.present import result_of, segment_result, timeline_response
 from app.routes.media import MAX_ID
 from app.routes.uploads import form_file, too_large, upload_request
-from app.schemas import Group, SearchResponse, SearchResult, TimelineResponse
+from app.schemas import FacetsResponse, Group, SearchResponse, SearchResult, TimelineResponse
 from app.services import VideoFilter
 from app.services.search import Rows
 
@@ -68,11 +69,18 @@ def video_filter(
     max_duration: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="seconds")] = None,
     min_height: Annotated[int | None, Query(ge=0, le=100_000, description="pixels")] = None,
     has_subtitles: Annotated[bool | None, Query(description="only videos with (true) or without (false) subtitles")] = None,
+    codec: Annotated[
+        str | None, Query(max_length=600, description="only videos in these codecs, comma-separated (h264,hevc; GET /facets)")
+    ] = None,
 ) -> VideoFilter:
     """The facets a search is limited to: the filter is the vector search's own (its k rows are the true top k
     among the videos it lets through)."""
     if has_control_characters(folder or ""):
         raise HTTPException(422, "folder must not contain control characters")
+    try:
+        codecs = VideoFilter.codec_names(codec) if codec is not None else None
+    except ValueError as exc:
+        raise HTTPException(422, f"codec: {exc}") from exc
     return VideoFilter(
         folder=folder.strip("/ ") if folder else None,
         after=_utc(after),
@@ -81,6 +89,7 @@ def video_filter(
         max_duration=max_duration,
         min_height=min_height,
         has_subtitles=has_subtitles,
+        codecs=codecs,
     )
 
 
@@ -146,6 +155,12 @@ def search(
     )
     took = _ms_since(started)
     return SearchResponse(query=query, group=group, ranking=ranking, took_ms=took, total=total, results=_results(rows))
+
+
+@router.get("/facets", response_model=FacetsResponse, responses={503: {}})
+def facets(service: ServiceDep) -> FacetsResponse:
+    """What the indexed files are: kinds, codecs, folders, heights, dates and durations, with counts (for filters)."""
+    return FacetsResponse(**dataclasses.asdict(service.facets()))
 
 
 @router.get("/search/timeline", response_model=TimelineResponse, responses={404: {}, 422: {}, 503: {}})

@@ -14,13 +14,14 @@ from app.services.current_index import CurrentIndex, IndexSummary, model_problem
 from app.services.library import Library, LibraryBrowser, ServedFile
 from app.services.search import Hit, Ranked, Rows, SegmentSearch, Timeline, VideoHits, ranking_of
 from app.settings import Settings, model_to_load
-from indexer import IndexReader, SegmentRecord, VideoFile, VideoFilter, VideoRecord, read_manifest
+from indexer import Facets, IndexReader, SegmentRecord, VideoFile, VideoFilter, VideoRecord, read_manifest
 from indexer.clips import MAX_IMAGE_PIXELS, image_frame
 from models import VideoEncoder, load_encoder
 from models.quantize import text_encoder_at, text_precision
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
+    "Facets",
     "Hit",
     "IndexSummary",
     "Library",
@@ -144,6 +145,10 @@ class VidseekService:
     # -- browsing
     def library(self) -> Library:
         return self.browser.listing()
+
+    def facets(self) -> Facets:
+        """What the current index's files are, for filter controls (raises NoIndexError)."""
+        return self.index.require().facets()
 
     def indexed_video(self, video_id: int) -> tuple[VideoRecord, list[SegmentRecord]]:
         return self.browser.indexed_video(video_id)

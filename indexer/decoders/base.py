@@ -49,7 +49,7 @@ class VideoInfo:
     fps: float
     width: int
     height: int
-    codec: str
+    codec: str  # the codec's own name as FFmpeg knows it ("h264", "hevc", "av1"; "mjpeg", "png" for a photo), "" unknown
     still: bool = False  # a photo: one picture, no duration (indexed as one segment, 0..0); keep this field last
 
 

@@ -24,7 +24,7 @@ class DecordDecoder:
         reader = self._reader(path)
         fps = frame_rate(reader.get_avg_fps())
         height, width = reader[0].shape[:2]
-        return VideoInfo(duration=len(reader) / fps, fps=fps, width=int(width), height=int(height), codec="unknown")
+        return VideoInfo(duration=len(reader) / fps, fps=fps, width=int(width), height=int(height), codec="")
 
     def read(self, path: Path, times: Sequence[float], short_side: int, resample: str = SWSCALE) -> Frames:
         probe = self._reader(path)

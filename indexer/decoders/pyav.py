@@ -45,7 +45,8 @@ class PyAVDecoder:
                 duration = _demuxed_duration(video)
             if duration is None or duration <= 0:
                 raise DecodeError("cannot determine the video's duration")
-            codec = str(video.stream.codec_context.name)
+            codec = video.stream.codec_context.codec  # the codec's own name ("av1"), not its decoder's ("libdav1d")
+            codec = codec.canonical_name if codec is not None else ""
             return VideoInfo(duration=duration, fps=video.fps, width=video.width, height=video.height, codec=codec)
 
     def read(self, path: Path, times: Sequence[float], short_side: int, resample: str = SWSCALE) -> Frames:

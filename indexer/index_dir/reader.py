@@ -31,12 +31,13 @@ from indexer.index_dir.catalog import (
 from indexer.index_dir.flat_search import Hits, VectorSearch
 from indexer.index_dir.layout import SEARCH, VECTORS, preview_path, sprite_paths, thumbnail_path
 from indexer.index_dir.manifest import Manifest, catalog_url, published
-from indexer.index_dir.records import SegmentRecord, VideoFilter, VideoRecord
+from indexer.index_dir.records import VIDEO_INDEXED, Facets, SegmentRecord, VideoFilter, VideoRecord
 from indexer.index_dir.text import TextHit, search_texts
 from indexer.index_dir.video_files import VideoFile, open_indexed_file
 from models.encoder import native_bfloat16
 
 FILTER_CACHE = 16  # filtered id sets kept (each up to 8 bytes per segment)
+FACET_FOLDERS = 500  # the folders :meth:`IndexReader.facets` names (the most common), enough for a picker
 
 
 class IndexReader:
@@ -54,6 +55,7 @@ class IndexReader:
         self._search = VectorSearch(self.index, self.bf16_scan)
         self._segment_ids: dict[tuple[str | None, VideoFilter | None], np.ndarray] = {}
         self._has_texts: bool | None = None
+        self._facets: Facets | None = None
         url = catalog_url(self.root, self.generation, self.manifest, db_url, readonly=True)
         self.engine = connect(url, readonly=True)
         try:
@@ -145,6 +147,12 @@ class IndexReader:
                     del self._segment_ids[old]  # the oldest first (dicts keep insertion order)
             self._segment_ids[key] = ids
         return ids
+
+    def facets(self) -> Facets:
+        """What the indexed files are, for filter controls (read once: a published generation never changes)."""
+        if self._facets is None:
+            self._facets = _facets(self.engine)
+        return self._facets
 
     # -- the catalog, as records
     def segments(self, ids: Iterable[int]) -> dict[int, SegmentRecord]:
@@ -259,7 +267,42 @@ def _video_conditions(videos: VideoFilter | None) -> list:
         conditions.append(Video.height >= videos.min_height)
     if videos.has_subtitles is not None:
         conditions.append(Video.has_subtitles.is_(True) if videos.has_subtitles else Video.has_subtitles.is_not(True))
+    if videos.codecs is not None:
+        conditions.append(Video.codec.in_(videos.codecs))
     return conditions
+
+
+def _facets(engine) -> Facets:
+    indexed = Video.status == VIDEO_INDEXED
+
+    def counts(column, limit: int | None = None) -> dict:
+        query = select(column, func.count()).where(indexed, column.is_not(None)).group_by(column)
+        query = query.order_by(func.count().desc(), column).limit(limit)
+        return {value: int(count) for value, count in session.execute(query)}
+
+    with Session(engine) as session:
+        videos, with_subtitles, first, last, shortest, longest = session.execute(
+            select(
+                func.count(),
+                func.count().filter(Video.has_subtitles.is_(True)),
+                func.min(Video.created),
+                func.max(Video.created),
+                func.min(Video.duration),
+                func.max(Video.duration),
+            ).where(indexed)
+        ).one()
+        return Facets(
+            videos=int(videos),
+            kinds=counts(Video.kind),
+            codecs=counts(Video.codec),
+            folders=counts(Video.folder, FACET_FOLDERS),
+            heights=counts(Video.height),
+            with_subtitles=int(with_subtitles),
+            first_created=first,
+            last_created=last,
+            shortest=shortest,
+            longest=longest,
+        )
 
 
 def _video_record(video: Video, segments: int) -> VideoRecord:

@@ -10,6 +10,7 @@ VIDEO_INDEXED = "indexed"  # a video's status in the catalog
 VIDEO_FAILED = "failed"
 VIDEO_KIND = "video"  # what a catalogued file is: a video, or a photo indexed as a one-frame clip
 PHOTO_KIND = "photo"
+MAX_CODECS = 16  # codecs one filter may name
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class SegmentRecord:
 class VideoFilter:
     """Which videos a search may find, by their facets (None: any). ``folder``: that folder below the library and
     the folders inside it ("" is the library's top: every file); ``after``/``before``: made at or after / before
-    (timezone-aware); durations in seconds; ``min_height`` in pixels; ``has_subtitles``: with or without cues."""
+    (timezone-aware); durations in seconds; ``min_height`` in pixels; ``has_subtitles``: with or without cues;
+    ``codecs``: in one of these video codecs (as probed: ``h264``, ``hevc``, ``vp9``...)."""
 
     folder: str | None = None
     after: datetime | None = None
@@ -45,10 +47,43 @@ class VideoFilter:
     max_duration: float | None = None
     min_height: int | None = None
     has_subtitles: bool | None = None
+    codecs: tuple[str, ...] | None = None
 
     @property
     def empty(self) -> bool:
         return all(getattr(self, name) is None for name in self.__dataclass_fields__)
+
+    @staticmethod
+    def codec_names(text: str) -> tuple[str, ...]:
+        """The codecs of a comma-separated list (``"h264, hevc"``), lower case, each once; ValueError for a name
+        that is not one (letters, digits, ``_`` or ``-``, up to 32), or more than :data:`MAX_CODECS`."""
+        names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
+        if not names:
+            raise ValueError("name at least one codec, e.g. h264 or h264,hevc")
+        if len(names) > MAX_CODECS:
+            raise ValueError(f"name at most {MAX_CODECS} codecs")
+        bad = [n for n in names if len(n) > 32 or not n.replace("_", "").replace("-", "").isalnum() or not n.isascii()]
+        if bad:
+            raise ValueError(f"not a codec name: {bad[0]!r} (as probed: h264, hevc, vp9, av1, mpeg4...)")
+        return names
+
+
+@dataclass(frozen=True)
+class Facets:
+    """What the indexed files are, for filter controls: how many there are, and how many of each kind, video codec,
+    folder (the most common :data:`~indexer.index_dir.reader.FACET_FOLDERS`, with the videos directly in each),
+    frame height and with subtitles; the span of their dates and durations (None: none known)."""
+
+    videos: int
+    kinds: dict[str, int]
+    codecs: dict[str, int]
+    folders: dict[str, int]
+    heights: dict[int, int]
+    with_subtitles: int
+    first_created: datetime | None
+    last_created: datetime | None
+    shortest: float | None
+    longest: float | None
 
 
 @dataclass(frozen=True)

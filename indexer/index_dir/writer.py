@@ -171,6 +171,7 @@ class IndexWriter:
             fps=info.fps,
             width=info.width,
             height=info.height,
+            codec=info.codec[:32] or None,  # the decoder's; the preview stage's probe records the container's too
             status=VIDEO_INDEXED,
         )
         video.segments = [Segment(ordinal=i, start=s.start, end=s.end) for i, s in enumerate(segments)]

@@ -8,6 +8,7 @@ import pytest
 
 from tests.browser.conftest import cards, needs_chromium, open_page, screenshot, serve, wait_for_cards
 from tests.indexer.test_words import build, make_library
+from tests.videos import make_video
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -20,6 +21,7 @@ def words_url(tmp_path_factory, _tiny_encoder):
     (library / "films" / "subbed.en.srt").write_text(
         "00:00:01,000 --> 00:00:02,000\n<b>bold</b> &lt;img src=x onerror=alert(1)&gt;\n"
     )
+    make_video(library / "archive" / "lecture.mp4", 6, codec="mpeg4", color=(90, 90, 90))
     build(library, root / "index", _tiny_encoder, None)
     url, stop = serve(root / "index", _tiny_encoder)
     yield url
@@ -82,6 +84,16 @@ def test_filters_narrow_the_grid_and_live_in_the_url(page, words_url):
     page.go_back()
     page.wait_for_function("document.querySelector('[data-filter=has_subtitles]').value === ''")
     wait_for_cards(page, talks)
+    # The codec filter offers the library's codecs; the folder field suggests its folders.
+    assert page.locator("#folder-choices option").evaluate_all("os => os.map(o => o.value)") == [
+        "archive", "films", "holidays", "talks"
+    ]  # fmt: skip
+    page.fill("[data-filter=folder]", "")
+    page.press("[data-filter=folder]", "Enter")
+    page.select_option("[data-filter=codec]", "mpeg4")
+    page.wait_for_function("location.search.includes('codec=mpeg4') && !location.search.includes('folder=')")
+    wait_for_cards(page, rows(page, words_url, q="a clip", codec="mpeg4"))
+    assert {t.strip() for t in cards(page).locator("a.title").all_inner_texts()} == {"lecture.mp4"}
     # A link with filters opens with them shown (and the disclosure open), and a bad one says why.
     open_page(page, f"{words_url}/?q=a+clip&sort=duration&min_duration=10")
     assert page.locator("#filters").get_attribute("open") is not None

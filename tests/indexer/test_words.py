@@ -260,6 +260,52 @@ def test_facet_filters_restrict_the_search_itself_and_sort_reorders(tmp_path, _t
             assert client.get("/search", params={"q": "x", **bad}).status_code == 422, bad
 
 
+def test_facets_say_what_the_filters_take_and_a_codec_filter_keeps_those_codecs(tmp_path, _tiny_encoder):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.services import VidseekService
+    from app.settings import Settings
+
+    library = make_library(tmp_path)
+    make_video(library / "talks" / "old" / "lecture.mp4", 6, codec="mpeg4", color=(90, 90, 90))
+    (library / "broken.mp4").write_bytes(b"not a video")  # failed: not among the facets
+    build(library, tmp_path / "index", _tiny_encoder, None)
+    settings = Settings(index_dir=tmp_path / "index", text_precision="float32")
+    service = VidseekService(settings, encoder=_tiny_encoder)
+    with TestClient(create_app(settings, service)) as client:
+        facets = client.get("/facets").json()
+        assert facets["videos"] == 4 and facets["kinds"] == {"video": 4}
+        assert facets["codecs"] == {"h264": 3, "mpeg4": 1}  # the most common first
+        assert facets["folders"] == {"films": 1, "holidays": 1, "talks": 1, "talks/old": 1}
+        assert facets["heights"] == {"96": 3, "48": 1} and facets["with_subtitles"] == 2
+        assert (facets["shortest"], facets["longest"]) == (pytest.approx(4, abs=0.2), pytest.approx(20, abs=0.2))
+        assert facets["first_created"] <= facets["last_created"]
+
+        def titles(**params) -> set[str]:
+            body = client.get("/search", params={"q": "a clip", "k": 50, "group": "video", **params})
+            assert body.status_code == 200, body.text
+            return {r["title"] for r in body.json()["results"]}
+
+        assert titles(codec="mpeg4") == {"lecture.mp4"}
+        assert titles(codec="H264, mpeg4") == titles() == {"interview.mp4", "subbed.mkv", "marmalade_2019.mp4", "lecture.mp4"}
+        assert titles(codec="vp9") == set() and titles(codec="mpeg4", folder="films") == set()
+        for bad in ("", ",", "h264;drop", "x" * 33, ",".join(f"c{i}" for i in range(17))):
+            response = client.get("/search", params={"q": "x", "codec": bad})
+            assert response.status_code == 422 and "codec" in response.text, bad
+        # The page offers the codecs with their counts, and the folders and their parents to pick from.
+        page = client.get("/", params={"q": "a clip", "codec": "mpeg4"}).text
+        assert '<option value="mpeg4" selected>mpeg4 (1)</option>' in page and '<option value="h264">h264 (3)</option>' in page
+        assert '<option value="talks"><option value="talks/old">' in page
+
+
+def test_folder_choices_name_every_parent_once():
+    from app.routes.pages import folder_choices
+
+    assert folder_choices(["a/b/c", "a/d", "", "e"]) == ["a", "a/b", "a/b/c", "a/d", "e"]
+    assert folder_choices(["z", "y", "x"], limit=2) == ["x", "y"]
+
+
 def test_the_cli_filters_as_the_api_does(tmp_path, _tiny_encoder, capsys):
     from app import cli
     from app.cli.query import SEARCH_SORTS
@@ -274,3 +320,9 @@ def test_the_cli_filters_as_the_api_does(tmp_path, _tiny_encoder, capsys):
     assert [r["title"] for r in json.loads(capsys.readouterr().out)["results"]] == ["marmalade_2019.mp4"]
     assert cli.main([*base, "--after", "next tuesday"]) == 2
     assert "--after: not an ISO 8601 date" in capsys.readouterr().err
+    assert cli.main([*base, "--codec", "h264", "--folder", "holidays"]) == 0
+    assert [r["title"] for r in json.loads(capsys.readouterr().out)["results"]] == ["marmalade_2019.mp4"]
+    assert cli.main([*base, "--codec", "mpeg4"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"] == []
+    assert cli.main([*base, "--codec", "h.264"]) == 2
+    assert "--codec: not a codec name: 'h.264'" in capsys.readouterr().err

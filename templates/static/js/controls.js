@@ -61,7 +61,7 @@ export class RankBy {
 
 /** GET /search's facet filters and sort, by their query-string names; the page passes them on as typed and lets
  * the server judge them (a bad one comes back as the status line's error). */
-export const FILTERS = ["folder", "after", "before", "min_duration", "max_duration", "min_height", "has_subtitles", "sort"];
+export const FILTERS = ["folder", "after", "before", "min_duration", "max_duration", "min_height", "has_subtitles", "codec", "sort"];
 
 /** Filters from the URL, a history entry or the server: the known names with non-empty text values only. */
 export function validFilters(v) {
