@@ -133,6 +133,13 @@ class IndexWriter:
         self.session.delete(video)
         self.session.flush()
 
+    def move_video(self, video: Video, path: str, device: int | None, inode: int | None) -> None:
+        """``video``'s file is now at ``path`` (moved or renamed, the same content): its segments, vectors,
+        posters and previews stay; its words are read again (their stamp holds the path)."""
+        video.path = path
+        self.record_identity(video, device, inode)
+        self.session.flush()
+
     def record_failure(self, path: str, fingerprint: str, size: int, error: str) -> None:
         self.session.add(Video(path=path, fingerprint=fingerprint, size=size, status=VIDEO_FAILED, error=error))
         self.session.flush()

@@ -46,6 +46,7 @@ class BuildReport:
     indexed: int = 0
     unchanged: int = 0
     removed: int = 0
+    moved: int = 0  # files found moved or renamed: their segments kept, nothing decoded or embedded
     segments: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
@@ -84,6 +85,8 @@ class BuildReport:
             f"({self.segments_per_second:.2f} segments/s); skipped {self.unchanged} unchanged; "
             f"removed {self.removed} deleted; failed {len(self.failed)}; index holds {self.total_segments} segment(s)"
         ]
+        if self.moved:
+            lines.append(f"kept the segments of {self.moved} file(s) that moved or were renamed (nothing embedded again)")
         if self.not_media:
             lines.append(f"skipped {self.not_media} file(s) that are not videos (text, audio only)")
         if self.texts_read:

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from indexer.decoders import get_decoder
 from indexer.errors import IndexWriteError
+from indexer.index_dir.catalog import Video
+from indexer.index_dir.records import VIDEO_INDEXED
 from indexer.index_dir.writer import IndexWriter
 from indexer.pipeline.commit import Committer
 from indexer.pipeline.options import BuildOptions, BuildReport, manifest_for
@@ -97,13 +99,13 @@ def apply_scan(
     writer: IndexWriter, files: list[LibraryFile], unreadable: list[tuple[Path, str]], report: BuildReport
 ) -> list[LibraryFile]:
     """Bring the catalog in line with a scan of the library, except for the files to (re)index, which are returned:
-    deleted files leave the index, changed ones leave it to be indexed again, unreadable ones are recorded."""
+    a file that moved or was renamed keeps its segments and vectors (its fingerprint, size, mtime and first bytes,
+    matches an indexed file no longer where it was: only its path changes), deleted files leave the index, changed
+    ones leave it to be indexed again, unreadable ones are recorded."""
     known = writer.known_videos()
     present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable}
-    for path, video in known.items():
-        if path not in present:
-            writer.remove_video(video)
-            report.removed += 1
+    vanished = {path: video for path, video in known.items() if path not in present}
+    moved_from = _move_sources(vanished.values())
     todo = []
     for f in files:
         video = known.get(str(f.path))
@@ -111,15 +113,34 @@ def apply_scan(
             writer.record_identity(video, f.device, f.inode)  # the same content: never re-embedded for this
             report.unchanged += 1
             continue
+        source = moved_from.pop(f.fingerprint, None) if video is None else None
+        if source is not None:
+            del vanished[source.path]
+            writer.move_video(source, str(f.path), f.device, f.inode)
+            report.moved += 1
+            continue
         if video is not None:
             writer.remove_video(video)
         todo.append(f)
+    for video in vanished.values():
+        writer.remove_video(video)
+        report.removed += 1
     for path, reason in unreadable:
         if str(path) in known:
             writer.remove_video(known[str(path)])
         writer.record_failure(str(path), "", 0, reason)
         report.failed.append((str(path), reason))
     return todo
+
+
+def _move_sources(vanished: Iterable[Video]) -> dict[str, Video]:
+    """The indexed videos no longer where they were, by fingerprint: where a file of that fingerprint turns up,
+    it moved there (one of several identical vanished files each time)."""
+    sources: dict[str, Video] = {}
+    for video in vanished:
+        if video.status == VIDEO_INDEXED and video.fingerprint:
+            sources.setdefault(video.fingerprint, video)
+    return sources
 
 
 def _reason(exc: BaseException) -> str:
