@@ -17,8 +17,10 @@ from app import __version__
 from app.deps import KeyForEverything
 from app.errors import ErrorRule, http_answered
 from app.routes import classify, health, library, media, pages, search, watch
+from app.routes import jobs as jobs_routes
 from app.schemas import DEFAULT_TEMPLATE
 from app.services import VidseekService
+from app.services.jobs import Jobs
 from app.settings import Settings
 
 TEMPLATES_DIR = Path(templates_package.__file__).resolve().parent
@@ -32,16 +34,29 @@ def create_app(
     service: VidseekService | None = None,
     examples: Sequence[str] = (),
     classify_template: str = DEFAULT_TEMPLATE,
+    jobs: Jobs | None = None,
+    background: Sequence = (),
 ) -> FastAPI:
     """The app for ``settings`` (``service``: one already loaded); ``examples`` are queries the search page offers,
-    ``classify_template`` is the prompt the classify page starts with (the demo gives its own of both)."""
+    ``classify_template`` is the prompt the classify page starts with (the demo gives its own of both); ``jobs``:
+    the index dir's indexing jobs (default: made here), run while the app is up, as are the ``background`` tasks
+    (objects with ``start`` and ``stop``, such as a watched library)."""
     settings = settings or Settings()
+    jobs = jobs or Jobs(settings.index_dir, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if getattr(app.state, "service", None) is None:
             app.state.service = VidseekService(settings)
-        yield
+        jobs.start()
+        for task in background:
+            task.start()
+        try:
+            yield
+        finally:
+            for task in reversed(background):
+                task.stop()
+            jobs.stop()
 
     app = FastAPI(
         title="vidseek",
@@ -56,9 +71,10 @@ def create_app(
     app.state.templates_dir = TEMPLATES_DIR
     app.state.examples = list(examples)
     app.state.classify_template = classify_template
+    app.state.jobs = jobs
     app.mount("/static", StaticFiles(directory=TEMPLATES_DIR / "static"), name="static")
     _add_api_docs(app)
-    for module in (pages, library, watch, search, classify, media, health):
+    for module in (pages, library, watch, search, classify, jobs_routes, media, health):
         app.include_router(module.router)
     app.add_middleware(KeyForEverything)  # VIDSEEK_PUBLIC_SEARCH=false: every path but /healthz needs the key
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from app.schemas import (
     ClassifyResponse,
+    FileError,
+    JobResponse,
     LabelRun,
     LabelScore,
     MomentSpan,
@@ -19,7 +21,8 @@ from app.schemas import (
     TimelineResponse,
     TimelineSegment,
 )
-from indexer import PHOTO_KIND, SegmentRecord, VideoRecord
+from app.services.library import library_relative
+from indexer import PHOTO_KIND, JobRecord, SegmentRecord, VideoRecord
 
 if TYPE_CHECKING:
     from app.services import Hit, Ranking, Timeline, TimelineRun, VideoHits
@@ -128,6 +131,13 @@ def segment_result(
         thumbnail_url=f"/thumbnails/{segment.segment_id}.jpg",
         sprites_url=urls.sprites_url,
     )
+
+
+def job_response(job: JobRecord, library: str = "") -> JobResponse:
+    """A job as the API shows it: its files' paths below ``library`` (the library's own path is not shown)."""
+    values = {name: getattr(job, name) for name in JobResponse.model_fields if name != "file_errors"}
+    errors = [FileError(path=library_relative(path, library), reason=reason) for path, reason in job.file_errors]
+    return JobResponse(**values, file_errors=errors)
 
 
 def plays_as(video: VideoRecord) -> str:

@@ -114,6 +114,50 @@ class FacetsResponse(BaseModel):
     longest: float | None = Field(description="the longest file's duration in seconds")
 
 
+class FileError(BaseModel):
+    path: str = Field(description="the file, below the library")
+    reason: str
+
+
+class JobResponse(BaseModel):
+    """One indexing job: an incremental build of the library, asked for by a rescan request, a watched folder
+    that changed, or a retry."""
+
+    id: int
+    kind: Literal["index"] = "index"
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    reason: str = Field(description="why it runs: 'rescan requested', '3 change(s) in the library', 'retry of job 4'")
+    retry_of: int | None = None
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime = Field(description="when it last said something (its progress, every half second while running)")
+    cancel_requested: bool = Field(description="cancelled while running: its build is stopping, the index it began from serves")
+    stage: str = Field(description="what it is doing: scanning, indexing (segments), words, previews (videos)")
+    done: int = Field(description="units of the stage done: segments while indexing, videos for words and previews")
+    total: int = Field(description="units of the stage in all (while indexing it grows as files are planned)")
+    files_done: int
+    files_total: int = Field(description="files (re)indexed by the indexing stage, of how many")
+    eta_seconds: float | None = Field(description="the stage's time left at its rate so far; null: not known yet")
+    indexed: int = Field(description="done: files (re)indexed")
+    segments_embedded: int = Field(description="done: segments decoded and embedded (0 for moves, renames, deletions)")
+    moved: int = Field(description="done: files that moved or were renamed (their segments kept)")
+    removed: int = Field(description="done: deleted files taken out of the index")
+    unchanged: int
+    summary: str = Field(description="done: the build's report")
+    error: str | None = Field(description="failed: why")
+    file_errors: list[FileError] = Field(description="files that could not be indexed, with why (at most 200)")
+
+
+class JobsResponse(BaseModel):
+    jobs: list[JobResponse] = Field(description="the last 50 jobs, newest first")
+
+
+class JobRequested(BaseModel):
+    job: JobResponse
+    new: bool = Field(description="false: a rescan was queued already, and this request joined it (one build for both)")
+
+
 class TimelineSegment(BaseModel):
     segment_id: int
     start: float

@@ -8,9 +8,14 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 LINE_INTERVAL_S = 30.0  # how often a progress line is printed when the output is not a terminal
+
+ProgressObserver = Callable[[str, int, int, dict], None]
+"""Told of a run's progress as it changes: (what runs: a bar's ``desc``, units done, units in all, its postfix
+fields such as ``files="3/12"``). Called on the thread that updates the bar, so it must be quick."""
 
 
 def progress_bar(
@@ -20,12 +25,19 @@ def progress_bar(
     enabled: bool = True,
     interval: float = LINE_INTERVAL_S,
     stream: TextIO | None = None,
+    observer: ProgressObserver | None = None,
 ):
     """A tqdm-like progress reporter: ``update(n)``, ``set_postfix(**fields)``, a settable ``total``, ``close()``.
 
     On a terminal it is a tqdm bar; otherwise a :class:`LineProgress` printing one line every ``interval``
     seconds (and one at the end); disabled, a :class:`NoProgress` that does nothing. ``stream``: stderr.
+    With an ``observer``, every change is also told to it (:class:`ObservedProgress`).
     """
+    bar = _bar(total, unit, desc, enabled, interval, stream)
+    return bar if observer is None else ObservedProgress(bar, desc, observer)
+
+
+def _bar(total: int, unit: str, desc: str, enabled: bool, interval: float, stream: TextIO | None):
     if not enabled:
         return NoProgress(total)
     stream = sys.stderr if stream is None else stream
@@ -64,6 +76,49 @@ class NoProgress:
 
     def __exit__(self, *_) -> None:
         self.close()
+
+
+class ObservedProgress:
+    """A progress bar whose changes are also told to an observer: ``(desc, n, total, postfix)``."""
+
+    def __init__(self, bar, desc: str, observer: ProgressObserver):
+        self.bar, self.desc, self.observer = bar, desc, observer
+        self.postfix: dict = {}
+        self._tell()
+
+    @property
+    def n(self) -> int:
+        return int(self.bar.n)
+
+    @property
+    def total(self) -> int:
+        return int(self.bar.total or 0)
+
+    @total.setter
+    def total(self, value: int) -> None:
+        self.bar.total = value
+        self._tell()
+
+    def update(self, n: int = 1) -> None:
+        self.bar.update(n)
+        self._tell()
+
+    def set_postfix(self, ordered_dict=None, refresh: bool = True, **fields) -> None:
+        self.postfix = {**(ordered_dict or {}), **fields}
+        self.bar.set_postfix(ordered_dict, refresh=refresh, **fields)
+        self._tell()
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+    def _tell(self) -> None:
+        self.observer(self.desc, self.n, self.total, self.postfix)
 
 
 class LineProgress(NoProgress):

@@ -21,12 +21,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(index_dir: Path, env: dict, start_timeout_s: float = 120.0) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start `vidseek serve` on ``index_dir``, wait until /healthz answers, yield (base URL, process), stop it."""
+def running_server(
+    index_dir: Path, env: dict, start_timeout_s: float = 120.0, args: tuple[str, ...] = ()
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start `vidseek serve` on ``index_dir`` (with ``args``), wait until /healthz answers, yield (base URL,
+    process), stop it."""
     port = free_port()
     log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server never blocks on a full pipe
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "serve", "--index-dir", str(index_dir), "--port", str(port), *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=log,

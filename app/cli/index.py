@@ -9,6 +9,7 @@ from pathlib import Path
 
 from app.cli.arguments import add_index_dir, add_model, given, progress_on, settings_for
 from app.cli.frames import add_frames_command
+from app.cli.watch import add_watch_command
 from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_to_load
 
 
@@ -33,6 +34,7 @@ def add_index_commands(commands) -> None:
     _add_how_to_embed(build)
     _add_how_to_run(build)
     add_frames_command(index_commands)
+    add_watch_command(index_commands)
 
 
 def _batch_size(text: str) -> int | None:
@@ -139,6 +141,13 @@ def _add_how_to_run(build: argparse.ArgumentParser) -> None:
         help="publish progress this often, so an interrupted build resumes (default: 300)",
     )
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--settle-seconds",
+        type=float,
+        metavar="S",
+        help="leave files changed less than S seconds ago (still being written) for a later build (default: 0)",
+    )
+    build.add_argument("--job", type=int, metavar="ID", help=argparse.SUPPRESS)  # run job ID of the index's job store
 
 
 def _extensions(text: str) -> frozenset[str]:
@@ -183,6 +192,37 @@ def _segmentation(args: argparse.Namespace, published, index_dir: Path) -> dict:
     return chosen
 
 
+def _as_job(job_id: int, options, run):
+    """Run the build ``run`` as job ``job_id`` of the index's job store: its progress told to the store, stopped
+    when the job is cancelled, and how it ended recorded (:mod:`app.services.jobs`)."""
+    from app.services.jobs import CANCELLED, DONE, FAILED, JobProgress, JobStore
+
+    store = JobStore(options.index_dir)
+    progress = JobProgress(store, job_id)
+    options.observer = progress
+    try:
+        with progress:
+            report = run()
+    except KeyboardInterrupt:
+        store.finish(job_id, CANCELLED, error=None if progress.cancelled.is_set() else "interrupted")
+        raise
+    except BaseException as exc:
+        store.finish(job_id, FAILED, error=str(exc) or type(exc).__name__)
+        raise
+    store.finish(
+        job_id,
+        DONE,
+        file_errors=report.failed,
+        indexed=report.indexed,
+        segments_embedded=report.segments,
+        moved=report.moved,
+        removed=report.removed,
+        unchanged=report.unchanged,
+        summary=report.summary(),
+    )
+    return report
+
+
 def cmd_index_build(args: argparse.Namespace) -> int:
     from indexer import read_manifest
     from indexer.pipeline.local import build_index
@@ -213,6 +253,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
             extensions=args.extensions,
             photos=False if args.no_photos else None,
             previews=args.previews,
+            settle_seconds=args.settle_seconds,
         ),
     )
     if args.ray is None:
@@ -226,12 +267,13 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if args.ray is None:
-        report = build_index(encoder, options)
+        run = lambda: build_index(encoder, options)  # noqa: E731
     else:
         from indexer.pipeline.ray import RayOptions, build_index_on_ray
 
         ray_options = RayOptions(address=args.ray or None, device=settings.device, precision=args.precision)
-        report = build_index_on_ray(encoder, options, ray_options)
+        run = lambda: build_index_on_ray(encoder, options, ray_options)  # noqa: E731
+    report = run() if args.job is None else _as_job(args.job, options, run)
     print(report.summary())
     if report.files == 0:
         print(f"warning: no video or photo files found in {args.library}", file=sys.stderr)

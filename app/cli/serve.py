@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import get_args
 
 from app.cli.arguments import add_address, add_device, add_index_dir, add_model, given, progress_on, settings_for
+from app.cli.watch import add_watch_options, library_jobs, watch_settings
 from app.settings import Settings, TextPrecision
 
 
@@ -27,6 +28,13 @@ def add_serve_command(commands) -> None:
     serve.add_argument(
         "--query-threads", type=int, help="threads for query batches (default: one fewer than the CPU cores, at least 1)"
     )
+    serve.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep the index current: watch its library and index new, changed, moved and deleted files as they settle "
+        "(each build a job on the Jobs page, run in a process of its own while searches go on)",
+    )
+    add_watch_options(serve)
 
 
 def add_demo_command(commands) -> None:
@@ -56,10 +64,14 @@ def add_demo_command(commands) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.services import VidseekService
+    from app.services.jobs import Jobs
 
     settings = settings_for(args)
+    settle, _, _ = watch_settings(args)
     service = VidseekService(settings)  # load before binding, so a bad model or index fails right here
-    serve_app(settings, create_app(settings, service))
+    jobs = Jobs(settings.index_dir, settings, settle_seconds=settle)
+    background = [library_jobs(settings, None, args, jobs)] if args.watch else []
+    serve_app(settings, create_app(settings, service, jobs=jobs, background=background))
     return 0
 
 

@@ -253,7 +253,12 @@ def _index_file(path: Path, what: str, name: str | None = None) -> ServedFile:
 
 def shown_path(video: VideoRecord, library_root: str) -> VideoRecord:
     """``video`` with its path as the library page shows it: relative to the library, where it is inside it."""
+    return replace(video, path=library_relative(video.path, library_root))
+
+
+def library_relative(path: str, library: str) -> str:
+    """``path`` relative to ``library`` where it is inside it, else as it is."""
     try:
-        return replace(video, path=str(Path(video.path).relative_to(library_root))) if library_root else video
+        return str(Path(path).relative_to(library)) if library else path
     except ValueError:
-        return video
+        return path

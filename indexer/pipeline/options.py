@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexer.clips import decode_resampling, decode_short_side
-from indexer.progress import LINE_INTERVAL_S
+from indexer.progress import LINE_INTERVAL_S, ProgressObserver
 from indexer.segmenters import SegmentRule
 
 if TYPE_CHECKING:
@@ -38,6 +38,8 @@ class BuildOptions:
     extensions: frozenset[str] | None = None  # file name endings scanned (".mkv"); None: indexer.scan's defaults
     photos: bool = True  # index pictures (.jpg, .png, .webp, .heic) as one-frame clips
     previews: str = "auto"  # browser-playable previews and sprite sheets: auto (where the browser needs one), all, off
+    settle_seconds: float = 0.0  # a file changed less than this long ago is still being written: left for a later build
+    observer: ProgressObserver | None = None  # told of every stage's progress (a job's record); None: the bars only
 
 
 @dataclass
@@ -47,6 +49,7 @@ class BuildReport:
     unchanged: int = 0
     removed: int = 0
     moved: int = 0  # files found moved or renamed: their segments kept, nothing decoded or embedded
+    unsettled: list[str] = field(default_factory=list)  # files still being written (settle_seconds): left as they were
     segments: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
@@ -85,6 +88,8 @@ class BuildReport:
             f"({self.segments_per_second:.2f} segments/s); skipped {self.unchanged} unchanged; "
             f"removed {self.removed} deleted; failed {len(self.failed)}; index holds {self.total_segments} segment(s)"
         ]
+        if self.unsettled:
+            lines.append(f"left {len(self.unsettled)} file(s) still being written for the next build")
         if self.moved:
             lines.append(f"kept the segments of {self.moved} file(s) that moved or were renamed (nothing embedded again)")
         if self.not_media:

@@ -145,7 +145,14 @@ class PreviewRunner:
     def run(self, todo: list[PreviewWork]) -> None:
         queue = list(reversed(todo))
         enabled = self.options.progress
-        progress = progress_bar(len(todo), unit="video", desc="previews", enabled=enabled, interval=self.options.progress_seconds)
+        progress = progress_bar(
+            len(todo),
+            unit="video",
+            desc="previews",
+            enabled=enabled,
+            interval=self.options.progress_seconds,
+            observer=self.options.observer,
+        )
         try:
             while queue or self.in_flight:
                 while queue and len(self.in_flight) < 2 * self.workers:

@@ -59,7 +59,9 @@ def read_texts(writer: IndexWriter, options: BuildOptions, report: BuildReport) 
     started = time.perf_counter()
     workers = max(1, options.workers or usable_cores())
     enabled = options.progress
-    progress = progress_bar(len(todo), unit="video", desc="words", enabled=enabled, interval=options.progress_seconds)
+    progress = progress_bar(
+        len(todo), unit="video", desc="words", enabled=enabled, interval=options.progress_seconds, observer=options.observer
+    )
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="vidseek-words") as pool:
             futures = [

@@ -40,11 +40,15 @@ def update_index(encoder, options: BuildOptions, index_videos: IndexVideos) -> B
     check_mode(options.previews)
     # The index dir may sit inside the library (the default ./vidseek-index): its posters and previews are no photos.
     exclude = [Path(options.index_dir)]
+    if options.observer is not None:
+        options.observer("scanning", 0, 0, {})
     files, unreadable = scan_library(Path(options.library), options.extensions, options.photos, exclude=exclude)
     report.files = len(files) + len(unreadable)
+    files, unsettled = settled(files, options.settle_seconds)
+    report.unsettled = [str(f.path) for f in unsettled]
     writer = _open_writer(encoder, options)
     try:
-        todo = apply_scan(writer, files, unreadable, report)
+        todo = apply_scan(writer, files, unreadable, report, unsettled={str(f.path) for f in unsettled})
         _index_todo(todo, writer, report, options, index_videos, started)
         read_texts(writer, options, report)
         make_previews(writer, options, report)
@@ -81,7 +85,9 @@ def _index_todo(
 ) -> None:
     """Run ``index_videos`` over the files to (re)index, under the build's progress bar; every one is committed."""
     enabled = options.progress and bool(todo)
-    progress = progress_bar(unit="segment", desc="indexing", enabled=enabled, interval=options.progress_seconds)
+    progress = progress_bar(
+        unit="segment", desc="indexing", enabled=enabled, interval=options.progress_seconds, observer=options.observer
+    )
     try:
         if todo:
             jobs = [VideoJob(seq, f) for seq, f in enumerate(todo)]
@@ -95,15 +101,31 @@ def _index_todo(
         progress.close()
 
 
+def settled(files: list[LibraryFile], settle_seconds: float) -> tuple[list[LibraryFile], list[LibraryFile]]:
+    """``files`` split into those whose last change is at least ``settle_seconds`` old and those still being
+    written (changed since; an mtime in the future counts as settled, or such a file would never be indexed)."""
+    done: list[LibraryFile] = []
+    busy: list[LibraryFile] = []
+    now, limit = time.time_ns(), settle_seconds * 1e9
+    for f in files:
+        (busy if 0 <= now - f.mtime_ns < limit else done).append(f)
+    return done, busy
+
+
 def apply_scan(
-    writer: IndexWriter, files: list[LibraryFile], unreadable: list[tuple[Path, str]], report: BuildReport
+    writer: IndexWriter,
+    files: list[LibraryFile],
+    unreadable: list[tuple[Path, str]],
+    report: BuildReport,
+    unsettled: set[str] = frozenset(),
 ) -> list[LibraryFile]:
     """Bring the catalog in line with a scan of the library, except for the files to (re)index, which are returned:
     a file that moved or was renamed keeps its segments and vectors (its fingerprint, size, mtime and first bytes,
     matches an indexed file no longer where it was: only its path changes), deleted files leave the index, changed
-    ones leave it to be indexed again, unreadable ones are recorded."""
+    ones leave it to be indexed again, unreadable ones are recorded. The ``unsettled`` paths (files still being
+    written) are left as the catalog has them, for a later build."""
     known = writer.known_videos()
-    present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable}
+    present = {str(f.path) for f in files} | {str(p) for p, _ in unreadable} | set(unsettled)
     vanished = {path: video for path, video in known.items() if path not in present}
     moved_from = _move_sources(vanished.values())
     todo = []
