@@ -2,6 +2,7 @@
 
     python benchmarks/bench_ann.py [--sizes 10000,100000,1000000] [--dim 512] [--queries 200]
         [--ef 128,256,512] [--nprobe 32,64] [--kfactor 4,16] [--refine flat,none] [--query-noise 0.1]
+        [--filters 0.5,0.05,0.001]
 
 For each size: build time, memory per vector (the serialised search index: what the server loads), p50
 single-query latency (``--search-threads``, 1 like the server on 2 cores) and recall@10 against Flat, built with
@@ -11,6 +12,16 @@ sq8: 1 byte/dim; none: codes only) and searched at every ``--nprobe`` x ``--kfac
 the codes-only recall and memory without another build). Rows whose parameters are
 indexer/index_dir/ann.py's defaults are marked ``*``. A 10M row is projected from the largest measured size (memory
 linear; Flat latency linear; HNSW ~log n; IVF-PQ ~sqrt n, as nlist grows with sqrt n). Ends with one line of JSON.
+
+Filtered rows (``--filters``: the parts of the segments filters keep; empty: none): each built index at ann.py's
+query-time defaults, searched as the server does (``VectorSearch.search_batch`` as IndexReader opens it, a batch of
+one, ``--search-threads`` for FAISS and torch like the query worker), unfiltered and under each filter, interleaved
+query by query so that all see the same load: p50, it over the unfiltered p50, a new filter's first query (which
+maps its ids to rows) and recall@10 against the exact top 10 among the allowed vectors. Random metadata: segment
+i is of video i // 100 (as benchmarks/query_load.py's synthetic index), each video has a codec (h264 70 %, hevc
+20 %, vp9 8 %, av1 2 %) and a date (uniform over ten years); a filter keeps the rarest codec holding at least the
+part asked, on or after the date that brings the kept videos to that part: runs of whole videos' ids, sorted and
+read-only as IndexReader.segment_ids gives them.
 
 The data are unit vectors around n/1000 random centres with isotropic noise, and queries are data vectors plus
 isotropic noise of ``--query-noise`` per dimension (0.1: the query keeps cos ~0.4 with its source vector). Both
@@ -25,15 +36,25 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from indexer.index_dir import ann  # noqa: E402
-from indexer.index_dir.ann import build_search_index, tune_for_search  # noqa: E402
+from indexer.index_dir.ann import build_search_index, set_search_threads, tune_for_search  # noqa: E402
+from indexer.index_dir.flat_search import VectorSearch  # noqa: E402
+from models.encoder import native_bfloat16, set_intra_op_threads  # noqa: E402
+
+SEGMENTS_PER_VIDEO = 100
+CODECS = {"h264": 0.7, "hevc": 0.2, "vp9": 0.08, "av1": 0.02}
+FIRST_DAY, DAYS = np.datetime64("2015-01-01"), 3653
 
 
 def clustered(n: int, dim: int, clusters: int, seed: int) -> np.ndarray:
@@ -76,6 +97,10 @@ def ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v]
 
 
+def floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v]
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000")
@@ -91,6 +116,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--refine", default="flat", help="IVF-PQ re-ranking store(s): flat, sq8, none")
     parser.add_argument("--pq-m", type=int, default=ann.PQ_M)
     parser.add_argument("--search-threads", type=int, default=1)
+    parser.add_argument("--filters", default="0.5,0.05,0.001", help="parts of the segments each filter keeps")
     return parser.parse_args()
 
 
@@ -113,24 +139,120 @@ def measured_row(args, n, kind, params, build_s, nbytes, p50, found, truth, flat
     return row
 
 
-def measure_with_threads(args, index, queries):
-    """``measure`` with ``--search-threads`` (builds use 2)."""
-    faiss.omp_set_num_threads(args.search_threads)
+@contextmanager
+def search_threads(args) -> Iterator[None]:
+    """``--search-threads`` for FAISS and torch, as the server's query worker sets both (builds use 2)."""
+    set_search_threads(args.search_threads)
+    set_intra_op_threads(args.search_threads)
     try:
-        return measure(index, queries)
+        yield
     finally:
-        faiss.omp_set_num_threads(2)
+        set_search_threads(2)
+        set_intra_op_threads(2)
 
 
-def bench_size(args, n: int, kinds: list[str]) -> list[dict]:
-    """Every row for ``n`` vectors: Flat (the truth), then each search index at each of its query-time settings."""
+@dataclass
+class Filters:
+    """One size's filters: what each keeps, its allowed ids (None first: none) and each query's exact top 10 of them."""
+
+    names: list[str]
+    allowed: list[np.ndarray | None]
+    truth: list[np.ndarray]
+
+
+def facet_filters(n: int, fractions: list[float], seed: int = 3) -> tuple[list[str], list[np.ndarray]]:
+    """For each fraction, a filter on random video facets keeping about that part of ``n`` segments (see the module
+    docstring): its description and allowed segment ids."""
+    rng = np.random.default_rng(seed)
+    videos = -(-n // SEGMENTS_PER_VIDEO)
+    codec = rng.choice(len(CODECS), videos, p=list(CODECS.values()))
+    day = rng.integers(0, DAYS, videos)
+    shares = np.bincount(codec, minlength=len(CODECS)) / videos
+    names, allowed = [], []
+    for fraction in fractions:
+        held = [c for c in range(len(CODECS)) if shares[c] >= fraction]
+        chosen = min(held, key=lambda c: shares[c]) if held else None  # None: any codec
+        of = np.ones(videos, bool) if chosen is None else codec == chosen
+        want = min(int(of.sum()), max(1, round(fraction * videos)))
+        since = np.sort(day[of])[::-1][want - 1]
+        kept = np.flatnonzero(of & (day >= since))
+        ids = (kept[:, None] * SEGMENTS_PER_VIDEO + np.arange(SEGMENTS_PER_VIDEO)).ravel()
+        ids = ids[ids < n].astype(np.int64)
+        ids.flags.writeable = False
+        names.append(f"codec={'any' if chosen is None else list(CODECS)[chosen]} after={FIRST_DAY + since}")
+        allowed.append(ids)
+    return names, allowed
+
+
+def exact_top(store, queries: np.ndarray, allowed: list[np.ndarray | None], k: int = 10) -> list[np.ndarray]:
+    """Each query's exact top ``k`` ids among each allowed set (None: all): a float32 product with every stored
+    vector, then the top of the allowed columns (the store's ids are its row numbers here)."""
+    flat = faiss.downcast_index(store.index)
+    vectors = torch.from_numpy(faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d))
+    columns = [None if ids is None else torch.from_numpy(ids.copy()) for ids in allowed]
+    truth: list[list[np.ndarray]] = [[] for _ in allowed]
+    for start in range(0, len(queries), 16):
+        scores = torch.from_numpy(queries[start : start + 16]) @ vectors.T
+        for found, ids, cols in zip(truth, allowed, columns):
+            picked = scores if cols is None else scores[:, cols]
+            top = torch.topk(picked, min(k, picked.shape[1]), dim=1).indices.numpy()
+            found.append(top if ids is None else ids[top])
+    return [np.concatenate(found) for found in truth]
+
+
+def filtered_rows(args, index, kind: str, params: dict, queries: np.ndarray, filters: Filters) -> list[dict]:
+    """``index`` searched as the server does, unfiltered and under each filter (see the module docstring)."""
+    search = VectorSearch(index, bf16_scan=native_bfloat16())  # as IndexReader opens it
+
+    def timed(query: np.ndarray, allowed: np.ndarray | None) -> tuple[float, list[int]]:
+        started = time.perf_counter()
+        [(hits, _)] = search.search_batch(query[None], [10], [0], [None], None if allowed is None else [allowed])
+        return (time.perf_counter() - started) * 1000, [i for i, _ in hits]
+
+    with search_threads(args):
+        timed(queries[0], None)  # made on first use: a flat store's bfloat16 copy
+        _ = search.positions  # ids to rows, made once per index on its first filtered search
+        first = [None] + [timed(queries[0], allowed)[0] for allowed in filters.allowed[1:]]
+        latencies: list[list[float]] = [[] for _ in filters.allowed]
+        found: list[list[list[int]]] = [[] for _ in filters.allowed]
+        for query in queries:
+            for i, allowed in enumerate(filters.allowed):
+                ms, ids = timed(query, allowed)
+                latencies[i].append(ms)
+                found[i].append(ids)
+    p50s = [float(np.median(ms)) for ms in latencies]
+    rows = []
+    for i, allowed in enumerate(filters.allowed):
+        recall = float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found[i], filters.truth[i])]))
+        kept = index.ntotal if allowed is None else len(allowed)
+        row = {
+            "n": index.ntotal,
+            "index": kind,
+            "params": params,
+            "filter": filters.names[i],
+            "allowed": kept,
+            "kept_fraction": round(kept / index.ntotal, 5),
+            "p50_ms": round(p50s[i], 3),
+            "first_ms": None if first[i] is None else round(first[i], 3),
+            "latency_vs_unfiltered": round(p50s[i] / p50s[0], 3),
+            "recall_at_10": round(recall, 4),
+        }
+        print(f"filtered {row}", file=sys.stderr, flush=True)
+        rows.append(row)
+    return rows
+
+
+def bench_size(args, n: int, kinds: list[str]) -> tuple[list[dict], list[dict]]:
+    """Every row for ``n`` vectors: Flat (the truth), then each search index at each of its query-time settings;
+    and the filtered rows."""
     vectors = clustered(n, args.dim, clusters=max(50, n // 1000), seed=0)
     queries = vectors[np.random.default_rng(1).choice(n, args.queries, replace=False)]
     queries = queries + args.query_noise * np.random.default_rng(2).normal(size=queries.shape).astype(np.float32)
     store = faiss.IndexIDMap2(faiss.IndexFlatIP(args.dim))
     store.add_with_ids(vectors, np.arange(n, dtype=np.int64))
     del vectors
-    flat_ms, truth = measure_with_threads(args, store, queries)
+    with search_threads(args):
+        flat_ms, truth = measure(store, queries)
     scores, _ = store.search(queries, 100)
     print(
         f"n={n}: mean true score @1 {scores[:, 0].mean():.3f} @10 {scores[:, 9].mean():.3f} "
@@ -138,17 +260,24 @@ def bench_size(args, n: int, kinds: list[str]) -> list[dict]:
         file=sys.stderr,
         flush=True,
     )
-    rows = []
+    filters = None
+    if floats(args.filters):
+        names, allowed = facet_filters(n, floats(args.filters))
+        filters = Filters(["none", *names], [None, *allowed], exact_top(store, queries, [None, *allowed]))
+    rows, filtered = [], []
     if "flat" in kinds:
         rows.append(measured_row(args, n, "flat", {}, 0.0, index_bytes(store), flat_ms, truth, truth, flat_ms))
+        if filters is not None:
+            filtered += filtered_rows(args, store, "flat", {}, queries, filters)
     builds = []
     if "hnsw" in kinds:
         builds.append(("hnsw", {"M": args.hnsw_m, "efConstruction": args.ef_construction}))
     if "ivfpq" in kinds and n >= ann.IVFPQ_MIN:
         builds += [("ivfpq", {"pq_m": args.pq_m, "refine": refine}) for refine in args.refine.split(",")]
     for kind, built_with in builds:
-        rows += bench_build(args, store, queries, truth, flat_ms, kind, built_with)
-    return rows
+        built_rows, built_filtered = bench_build(args, store, queries, truth, flat_ms, kind, built_with, filters)
+        rows, filtered = rows + built_rows, filtered + built_filtered
+    return rows, filtered
 
 
 def search_settings(args, kind: str, built_with: dict) -> list[dict]:
@@ -170,8 +299,9 @@ def apply_setting(inner, kind: str, setting: dict) -> None:
         inner.k_factor = setting["k_factor"]
 
 
-def bench_build(args, store, queries, truth, flat_ms, kind: str, built_with: dict) -> list[dict]:
-    """Build one search index from ``store`` (as the indexer does) and measure it at every query-time setting."""
+def bench_build(args, store, queries, truth, flat_ms, kind: str, built_with: dict, filters: Filters | None):
+    """Build one search index from ``store`` (as the indexer does) and measure it at every query-time setting; and
+    filtered (when ``filters``) at ann.py's query-time defaults. Returns (rows, filtered rows)."""
     n = store.ntotal
     started = time.perf_counter()
     index = tune_for_search(build_search_index(store, kind, **built_with))
@@ -184,12 +314,18 @@ def bench_build(args, store, queries, truth, flat_ms, kind: str, built_with: dic
     rows = []
     for setting in search_settings(args, kind, built_with):
         apply_setting(inner, kind, setting)
-        p50, found = measure_with_threads(args, index, queries)
+        with search_threads(args):
+            p50, found = measure(index, queries)
         params, size = {**built_with, **setting}, nbytes
         if base_bytes is not None and setting.get("k_factor") == 1:
             params, size = {**params, "refine": "none (k_factor 1)"}, base_bytes
         rows.append(measured_row(args, n, kind, params, build_s, size, p50, found, truth, flat_ms))
-    return rows
+    if filters is None:
+        return rows, []
+    default = ann.index_params(kind, n, args.dim)
+    setting = {k: default[k] for k in search_settings(args, kind, built_with)[0]}
+    apply_setting(inner, kind, setting)
+    return rows, filtered_rows(args, index, kind, {**built_with, **setting}, queries, filters)
 
 
 def projected_10m(rows: list[dict]) -> list[dict]:
@@ -229,16 +365,33 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
+def print_filtered(rows: list[dict]) -> None:
+    """The filtered rows; ``<<`` marks a recall@10 under 0.95."""
+    head = f"{'n':>10} {'index':<6} {'kept %':>7} {'allowed':>8} {'p50 ms':>8} {'p50/unf':>8} {'first ms':>9}"
+    print(f"\n{head} {'recall@10':>10}  filter")
+    for r in rows:
+        first = format(r["first_ms"], ">9.2f") if r["first_ms"] is not None else f"{'-':>9}"
+        miss = "  << recall < 0.95" if r["recall_at_10"] < 0.95 else ""
+        print(
+            f"{r['n']:>10} {r['index']:<6} {100 * r['kept_fraction']:>7.2f} {r['allowed']:>8} {r['p50_ms']:>8.3f} "
+            f"{r['latency_vs_unfiltered']:>8.2f} {first} {r['recall_at_10']:>10.3f}  {r['filter']}{miss}"
+        )
+
+
 def main() -> None:
     args = parse_args()
     kinds = args.kinds.split(",")
-    faiss.omp_set_num_threads(2)
-    rows = []
+    set_search_threads(2)
+    rows, filtered = [], []
     for n in map(int, args.sizes.split(",")):
-        rows += bench_size(args, n, kinds)
+        size_rows, size_filtered = bench_size(args, n, kinds)
+        rows, filtered = rows + size_rows, filtered + size_filtered
     rows += projected_10m(rows)
     print_table(rows)
-    print(json.dumps({"benchmark": "ann_choice", "dim": args.dim, "query_noise": args.query_noise, "rows": rows}))
+    if filtered:
+        print_filtered(filtered)
+    result = {"benchmark": "ann_choice", "dim": args.dim, "query_noise": args.query_noise, "rows": rows, "filtered": filtered}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
