@@ -86,6 +86,19 @@ async def job_events(request: Request, jobs: JobsDep, service: ServiceDep) -> St
     return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
 
 
+# before /jobs/{job_id}, which would take "page" for an id (a 422)
+@router.api_route("/jobs/page", methods=PAGE_METHODS, response_class=HTMLResponse, include_in_schema=False)
+def jobs_page(request: Request, service: ServiceDep, jobs: JobsDep):
+    """The Jobs page: each job's progress, live (GET /jobs/events), with rescan, cancel and retry."""
+    records = jobs.recent()
+    context = {
+        "page": "jobs",
+        "jobs": [job_response(j, _library(service)).model_dump(mode="json") for j in records],
+        "can_update": jobs.can_update(),
+    }
+    return render(request, "jobs.html", service, context)
+
+
 @router.get("/jobs/{job_id}", response_model=JobResponse, responses={404: {}})
 async def get_job(job_id: JobId, jobs: JobsDep, service: ServiceDep) -> JobResponse:
     job = await run_in_threadpool(jobs.get, job_id)
@@ -114,15 +127,3 @@ async def retry_job(job_id: JobId, jobs: JobsDep, service: ServiceDep) -> JobRes
         raise HTTPException(409, f"job {job_id} is {old.status}: only a failed or cancelled job can be retried")
     job = await run_in_threadpool(jobs.retry, job_id)
     return job_response(job, _library(service))
-
-
-@router.api_route("/jobs/page", methods=PAGE_METHODS, response_class=HTMLResponse, include_in_schema=False)
-def jobs_page(request: Request, service: ServiceDep, jobs: JobsDep):
-    """The Jobs page: each job's progress, live (GET /jobs/events), with rescan, cancel and retry."""
-    records = jobs.recent()
-    context = {
-        "page": "jobs",
-        "jobs": [job_response(j, _library(service)).model_dump(mode="json") for j in records],
-        "can_update": jobs.can_update(),
-    }
-    return render(request, "jobs.html", service, context)
