@@ -147,6 +147,14 @@ def _add_how_to_run(build: argparse.ArgumentParser) -> None:
         metavar="S",
         help="leave files changed less than S seconds ago (still being written) for a later build (default: 0)",
     )
+    build.add_argument(
+        "--transcribe",
+        type=Path,
+        metavar="MODEL_DIR",
+        help="transcribe speech into searchable words beside the subtitles, with the faster-whisper model in MODEL_DIR "
+        "(a folder on disk, never downloaded; pip install 'vidseek[asr]'); slow on a CPU: hours of speech take hours",
+    )
+    build.add_argument("--transcribe-language", metavar="LANG", help="the speech's language (en, de, ...); default: detected")
     build.add_argument("--job", type=int, metavar="ID", help=argparse.SUPPRESS)  # run job ID of the index's job store
 
 
@@ -157,6 +165,16 @@ def _extensions(text: str) -> frozenset[str]:
         return parse_extensions(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _transcriber(args: argparse.Namespace, device: str):
+    """The speech transcriber asked for (``--transcribe``), or None."""
+    if args.transcribe is None:
+        return None
+    from indexer.texts import FasterWhisper
+
+    where = "cuda" if device.startswith("cuda") else device if device == "auto" else "cpu"
+    return FasterWhisper(args.transcribe, args.transcribe_language, where)
 
 
 def _decoder(args: argparse.Namespace) -> str | None:
@@ -234,6 +252,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     library_folder(args.library)  # a file or a typo fails here, before the model loads (or is downloaded)
     settings = settings_for(args)
     published = read_manifest(settings.index_dir)
+    transcriber = _transcriber(args, settings.device)  # a wrong folder fails here, before the model loads
     encoder = load_encoder(*model_to_load(settings, published), settings.device)
     options = BuildOptions(
         library=args.library,
@@ -254,6 +273,7 @@ def cmd_index_build(args: argparse.Namespace) -> int:
             photos=False if args.no_photos else None,
             previews=args.previews,
             settle_seconds=args.settle_seconds,
+            transcriber=transcriber,
         ),
     )
     if args.ray is None:

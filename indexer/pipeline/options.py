@@ -13,6 +13,7 @@ from indexer.segmenters import SegmentRule
 
 if TYPE_CHECKING:
     from indexer.index_dir.manifest import Manifest
+    from indexer.texts.speech import Transcriber
 
 
 @dataclass
@@ -40,6 +41,7 @@ class BuildOptions:
     previews: str = "auto"  # browser-playable previews and sprite sheets: auto (where the browser needs one), all, off
     settle_seconds: float = 0.0  # a file changed less than this long ago is still being written: left for a later build
     observer: ProgressObserver | None = None  # told of every stage's progress (a job's record); None: the bars only
+    transcriber: Transcriber | None = None  # speech as cues beside the subtitles (indexer/texts/speech.py); None: none
 
 
 @dataclass

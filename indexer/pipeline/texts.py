@@ -21,15 +21,17 @@ from indexer.index_dir.records import PHOTO_KIND
 from indexer.index_dir.writer import IndexWriter
 from indexer.pipeline.options import BuildOptions, BuildReport
 from indexer.progress import progress_bar
-from indexer.texts import VideoWords, text_stamp, video_words
+from indexer.texts import Transcriber, VideoWords, text_stamp, video_words
 
 log = logging.getLogger(__name__)
 
 
-def read_words(path: str, library: str, spans: list[tuple[float, float]], photo: bool) -> VideoWords | None:
+def read_words(
+    path: str, library: str, spans: list[tuple[float, float]], photo: bool, transcriber: Transcriber | None = None
+) -> VideoWords | None:
     """One file's words; None (logged) where reading them failed in a way the readers do not catch."""
     try:
-        return video_words(Path(path), Path(library), spans, photo)
+        return video_words(Path(path), Path(library), spans, photo, transcriber)
     except Exception as exc:  # a file's words are never worth a build: it keeps its pixels, without words
         log.warning("%s: cannot read its words (%s)", path, exc)
         return None
@@ -45,13 +47,15 @@ def _listing(folder: Path) -> list[str]:
 def read_texts(writer: IndexWriter, options: BuildOptions, report: BuildReport) -> None:
     """Read the words of every indexed video whose text stamp changed, and store them."""
     library = Path(options.library).expanduser().resolve()
+    transcriber = options.transcriber
+    speech = transcriber.name if transcriber is not None else ""
     todo: list[tuple[Video, str]] = []
     listings: dict[Path, list[str]] = {}  # each folder listed once per build, however many videos it holds
     for video in writer.indexed_videos():
         path = Path(video.path)
         if path.parent not in listings:
             listings[path.parent] = _listing(path.parent)
-        stamp = text_stamp(path, video.fingerprint, listings[path.parent])
+        stamp = text_stamp(path, video.fingerprint, listings[path.parent], speech)
         if video.texts_stamp != stamp:
             todo.append((video, stamp))
     if not todo:
@@ -65,7 +69,9 @@ def read_texts(writer: IndexWriter, options: BuildOptions, report: BuildReport) 
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="vidseek-words") as pool:
             futures = [
-                pool.submit(read_words, v.path, str(library), [(s.start, s.end) for s in v.segments], v.kind == PHOTO_KIND)
+                pool.submit(
+                    read_words, v.path, str(library), [(s.start, s.end) for s in v.segments], v.kind == PHOTO_KIND, transcriber
+                )
                 for v, _ in todo
             ]
             for (video, stamp), future in zip(todo, futures):
