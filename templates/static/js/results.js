@@ -95,7 +95,7 @@ function playOnHover(card, video) {
   card.addEventListener("focusout", off);
 }
 
-const WORD_SOURCES = { subtitle: "subtitles", name: "file name", title: "title" };
+const WORD_SOURCES = { subtitle: "subtitles", speech: "speech", name: "file name", title: "title" };
 
 /** Where words matched and what they said (a search by words, the index holding them): the snippet with its
  * matched words in <mark>, built from text nodes only; null when the row matched by pixels alone. */
