@@ -3,6 +3,7 @@
     python benchmarks/bench_index.py [--clips 60] [--seconds 10] [--size 640x360,1280x720]
                                      [--model vidseek-tiny,ViT-B-32] [--backends auto|pyav-keyframes,decord,...]
                                      [--batch-size auto] [--device auto] [--precision auto]
+                                     [--engines auto|torch:bfloat16,openvino:int8,...] [--engine-models ViT-B-32]
 
 The defaults are the performance issue's benchmark (about 5 minutes on 2 CPU cores); on a GPU machine add
 ``--model ViT-B-16`` (ViFi-CLIP's backbone) and read the build's frames/s and build/encode columns.
@@ -18,8 +19,9 @@ close the pipeline comes to it. Then decode-only per decoder backend for each si
 backend that can read the files here). Then the whole build with --segments shots vs fixed over one more library
 (as many clips, as long, as large, made of shots with hard cuts: benchmarks/shots_vs_fixed.py)
 (segments, segments/s, video-seconds/s, their ratio: goal >= 0.7) and the shot detector's precision and recall on
-synthetic videos of known cuts (tests/shot_videos.py), beside PySceneDetect's where it is installed. Ends with one
-line of JSON.
+synthetic videos of known cuts (tests/shot_videos.py), beside PySceneDetect's where it is installed. Then the image
+tower on each engine and precision (benchmarks/engine_rates.py: torch, ONNX Runtime, OpenVINO; float32, bfloat16,
+int8) for ViT-B-32: encode-only frames/s and the whole build, as ratios to torch bfloat16. Ends with one line of JSON.
 """
 
 from __future__ import annotations
@@ -177,6 +179,35 @@ def measure_backends(names, library: Path, args, short_side: int, pyav_rate: flo
     return rates
 
 
+def measure_engines(args, size: str, tmp: Path) -> dict:
+    """The image tower on each engine of ``--engines`` (benchmarks/engine_rates.py) for each ``--engine-models``
+    model, over one more library at ``size``: encode-only frames/s interleaved, then a whole build with each."""
+    from app.settings import cache_root
+    from benchmarks.engine_rates import engine_encoders, engine_json, interleaved_frames_per_s, parse_engines, print_engine_table
+    from indexer.pipeline.options import poster_short_side
+    from models import load_encoder
+
+    library = tmp / f"engines-{size}"
+    paths = make_library(library, args.clips, args.seconds, parse_size(size))
+    results = {}
+    for model in [m for m in args.engine_models.split(",") if m]:
+        base = load_encoder(model, "none", "cpu")
+        short_side = poster_short_side(base)
+        decoded = {short_side: decode_only(paths, args.frames, 10.0, short_side, args.workers)}
+        clips = decoded[short_side][2]
+        print(f"\nengines for {model}:")
+        encoders = engine_encoders(base, parse_engines(args.engines), clips[:32], cache_root() / "engines")
+        batch = args.batch_size or 16
+        rates = interleaved_frames_per_s(encoders, clips[: 4 * batch], batch, args.frames)
+        rows = {}
+        for label, encoder in encoders.items():
+            row = measure_model(encoder, args, library, decoded, tmp, f"engines-{size}-{model}-{label.replace(':', '-')}")
+            rows[label] = {**rates[label], **{k: row[k] for k in ("build", "build_steady", "bound", "decode_only")}}
+        print_engine_table(model, size, rows)
+        results[model] = engine_json(rows)
+    return results
+
+
 def parse_size(text: str) -> tuple[int, int]:
     width, height = map(int, text.lower().split("x"))
     return width, height
@@ -249,6 +280,14 @@ def parse_args() -> argparse.Namespace:
         help="the image tower's precision, as `index build --precision` (auto: bfloat16 where the CPU has it natively)",
     )
     parser.add_argument(
+        "--engines",
+        default="auto",
+        help="image-tower engines to compare, engine:precision comma-separated (torch:bfloat16,onnxruntime:int8,...); "
+        "auto: torch at its default precision and every installed engine at each precision it has; off: none",
+    )
+    parser.add_argument("--engine-models", default="ViT-B-32", help="the models the engines are compared on")
+    parser.add_argument("--engines-only", action="store_true", help="only the engine comparison (at the first --size)")
+    parser.add_argument(
         "--backends",
         default="auto",
         help="decoders to time decode-only beside PyAV, comma-separated; auto: every registered one usable here "
@@ -257,7 +296,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def summary_json(args, rows: list[dict], backends: dict, device: str, precision: str, accuracy: dict) -> str:
+def summary_json(args, rows: list[dict], backends: dict, device: str, precision: str, accuracy: dict, engines: dict) -> str:
     def rounded(row: dict) -> dict:
         return {
             "size": row["size"],
@@ -291,6 +330,7 @@ def summary_json(args, rows: list[dict], backends: dict, device: str, precision:
             "shot_detectors": {
                 name: {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()} for name, row in accuracy.items()
             },
+            "image_tower_by_engine": engines,
             "decode_only_by_backend": {
                 size: {k: round(v, 3) if isinstance(v, float) else v for k, v in rates.items()}
                 for size, rates in backends.items()
@@ -310,9 +350,9 @@ def main() -> None:
 
     encoders = {name: image_encoder_at(load_encoder(name, "none", args.device), args.precision) for name in models}
     precision = image_precision(next(iter(encoders.values())))
-    rows, backends = [], {}
+    rows, backends, engines, accuracy = [], {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
+        for size in [] if args.engines_only else sizes:
             library = Path(tmp) / f"library-{size}"
             make_library(library, args.clips, args.seconds, parse_size(size))
             shots_library = Path(tmp) / f"shots-{size}"
@@ -325,11 +365,15 @@ def main() -> None:
             segments, seconds, _ = decoded[short_side := rows[-1]["short_side"]]
             decoded.clear()
             backends[size] = measure_backends(names, library, args, short_side, segments / seconds)
-        accuracy = detector_accuracy(Path(tmp))
+        if not args.engines_only:
+            accuracy = detector_accuracy(Path(tmp))
+        if args.engines != "off":
+            engines = measure_engines(args, sizes[0], Path(tmp))
     device = next(iter(encoders.values())).device
-    print_tables(args, rows, backends, f"{device}, {precision}")
-    print_segmenters(rows, accuracy)
-    print(summary_json(args, rows, backends, device, precision, accuracy))
+    if not args.engines_only:
+        print_tables(args, rows, backends, f"{device}, {precision}")
+        print_segmenters(rows, accuracy)
+    print(summary_json(args, rows, backends, device, precision, accuracy, engines))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 class VideoEncoder:
     """Frame-pooled CLIP over an open_clip model; every output vector is float32 and unit-length."""
 
+    # What runs each tower: torch here; models.engines makes encoders whose towers run exported graphs instead.
+    image_engine = "torch"
+    text_engine = "torch"
+
     def __init__(
         self,
         model: torch.nn.Module,
@@ -61,6 +65,11 @@ class VideoEncoder:
     def image_dtype(self) -> torch.dtype:
         """The dtype of the image tower's weights (float32, or bfloat16 from models.quantize.image_encoder_at)."""
         return next(self.model.visual.parameters()).dtype
+
+    @property
+    def image_precision(self) -> str:
+        """What the image tower computes in: ``float32``, ``bfloat16`` (models.quantize), ``int8`` (models.engines)."""
+        return str(self.image_dtype).removeprefix("torch.")
 
     def _autocast(self):
         if self.device.startswith("cuda"):
@@ -150,18 +159,9 @@ class VideoEncoder:
         VL prompts come in through hooks on the modules called here (``token_embedding``, the residual blocks).
         """
         m = self.model
-        if not (isinstance(m, open_clip.CLIP) and m.text_pool_type == "argmax" and m.attn_mask is not None):
+        if not has_causal_text_tower(m):
             return m.encode_text(tokens)
-        length = int((tokens != 0).sum(dim=1).max())
-        tokens = tokens[:, :length]
-        cast_dtype = m.transformer.get_cast_dtype()
-        x = m.token_embedding(tokens).to(cast_dtype) + m.positional_embedding[:length].to(cast_dtype)
-        x = m.transformer(x, attn_mask=m.attn_mask[:length, :length])
-        x = m.ln_final(x)
-        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
-        if isinstance(m.text_projection, torch.nn.Linear):
-            return m.text_projection(x)
-        return x @ m.text_projection if m.text_projection is not None else x
+        return causal_text_features(m, cut_context(tokens))
 
     def classify(
         self, frames: np.ndarray, labels: Sequence[str], template: str = DEFAULT_TEMPLATE
@@ -178,6 +178,30 @@ class VideoEncoder:
         probabilities = zero_shot_probabilities(scores, self.logit_scale)
         order = np.argsort(-probabilities, kind="stable")
         return [(labels[i], float(scores[i]), float(probabilities[i])) for i in order]
+
+
+def has_causal_text_tower(model: torch.nn.Module) -> bool:
+    """Whether ``model`` is an open_clip CLIP whose text tower is causal and pools at the end-of-text token."""
+    return isinstance(model, open_clip.CLIP) and model.text_pool_type == "argmax" and model.attn_mask is not None
+
+
+def cut_context(tokens: torch.Tensor) -> torch.Tensor:
+    """Token ids [N, C] cut after the longest text's last token (ids are 0 past a text's end)."""
+    return tokens[:, : int((tokens != 0).sum(dim=1).max())]
+
+
+def causal_text_features(m: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """The text features of a causal CLIP text tower for token ids [N, L] of any length L up to the context (the
+    unnormalised vectors [N, D] of ``CLIP.encode_text``); exported as it is by models.engines."""
+    length = tokens.shape[1]
+    cast_dtype = m.transformer.get_cast_dtype()
+    x = m.token_embedding(tokens).to(cast_dtype) + m.positional_embedding[:length].to(cast_dtype)
+    x = m.transformer(x, attn_mask=m.attn_mask[:length, :length])
+    x = m.ln_final(x)
+    x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
+    if isinstance(m.text_projection, torch.nn.Linear):
+        return m.text_projection(x)
+    return x @ m.text_projection if m.text_projection is not None else x
 
 
 DEFAULT_BATCH_SIZE = 16  # clips per batch on a CPU: larger batches embed no faster there

@@ -47,6 +47,20 @@ def add_model(parser: argparse.ArgumentParser, default_hint: str) -> None:
     add_device(parser)
 
 
+ENGINES = ("auto", "torch", "onnxruntime", "openvino")  # models.engines.ENGINES: importing it loads torch, --help must not
+
+
+def add_engine(parser: argparse.ArgumentParser, tower: str, auto: str) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help=f"what runs the {tower}: torch, or its ONNX export run by onnxruntime or openvino (CPU; pip install "
+        f"'vidseek[cpu]'; the graphs are exported once per weights and cached beside a weights file or under "
+        f"~/.cache/vidseek/engines); {auto} (default: auto)",
+    )
+
+
 def add_device(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the model runs (default: auto)")
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli.arguments import add_index_dir, add_model, given, progress_on, settings_for
+from app.cli.arguments import add_engine, add_index_dir, add_model, given, progress_on, settings_for
 from app.cli.frames import add_frames_command
 from app.cli.watch import add_watch_command
 from app.settings import DEFAULT_MODEL, DEFAULT_PRETRAINED, model_to_load
@@ -110,12 +110,15 @@ def _add_how_to_embed(build: argparse.ArgumentParser) -> None:
     )
     build.add_argument(
         "--precision",
-        # Written here, not read from models.quantize.IMAGE_PRECISIONS: importing it loads torch, and --help must not.
-        choices=["auto", "float32", "bfloat16"],
+        # Written here, not read from models.engines.PRECISIONS: importing it loads torch, and --help must not.
+        choices=["auto", "float32", "bfloat16", "int8"],
         default="auto",
         help="the image tower's precision: auto = bfloat16 on CPUs with AVX512-BF16/AMX (2.4x the frames/s of float32, "
-        "cosine >= 0.9999), else the model as loaded (float16 autocast on CUDA) (default: auto)",
+        "cosine >= 0.9999), else the model as loaded (float16 autocast on CUDA); int8 (--engine onnxruntime or "
+        "openvino, calibrated on frames of the library; cosine >= 0.995) (default: auto)",
     )
+    add_engine(build, "image tower", "auto = measured fastest installed for the precision: openvino for int8 (2.4x "
+               "torch bfloat16's frames/s for ViT-B-32 on 2 cores), onnxruntime for float32, torch for bfloat16")  # fmt: skip
     build.add_argument(
         "--ray",
         nargs="?",
@@ -155,6 +158,11 @@ def _add_how_to_run(build: argparse.ArgumentParser) -> None:
         "(a folder on disk, never downloaded; pip install 'vidseek[asr]'); slow on a CPU: hours of speech take hours",
     )
     build.add_argument("--transcribe-language", metavar="LANG", help="the speech's language (en, de, ...); default: detected")
+    build.add_argument(
+        "--no-transcribe",
+        action="store_true",
+        help="no speech transcripts, where the index was built with --transcribe (its builds go on transcribing)",
+    )
     build.add_argument("--job", type=int, metavar="ID", help=argparse.SUPPRESS)  # run job ID of the index's job store
 
 
@@ -167,14 +175,80 @@ def _extensions(text: str) -> frozenset[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _transcriber(args: argparse.Namespace, device: str):
-    """The speech transcriber asked for (``--transcribe``), or None."""
-    if args.transcribe is None:
+def _transcriber(args: argparse.Namespace, device: str, published):
+    """The speech transcriber asked for (``--transcribe``), else the one the index was built with (its manifest
+    records it; not after ``--no-transcribe`` or for a ``--rebuild``), or None."""
+    from indexer.texts.speech import TRANSCRIBER_KEY
+
+    recorded = None if args.rebuild or published is None else published.extra.get(TRANSCRIBER_KEY)
+    if args.no_transcribe or (args.transcribe is None and not recorded):
         return None
     from indexer.texts import FasterWhisper
 
+    folder, language = (args.transcribe, args.transcribe_language) if args.transcribe else (None, None)
+    if folder is None:
+        folder, language = Path(recorded["model_dir"]), args.transcribe_language or recorded.get("language")
     where = "cuda" if device.startswith("cuda") else device if device == "auto" else "cpu"
-    return FasterWhisper(args.transcribe, args.transcribe_language, where)
+    try:
+        return FasterWhisper(folder, language, where)
+    except (OSError, ValueError, RuntimeError) as why:
+        if args.transcribe:
+            raise
+        raise ValueError(f"the index's speech is transcribed with {folder}, which cannot be used: {why}; give "
+                         "--transcribe MODEL_DIR, or --no-transcribe to index without speech") from None  # fmt: skip
+
+
+CALIBRATION_VIDEOS = 32  # int8 calibration: one segment's frames from each of this many videos of the library
+
+
+def _embedding_encoder(encoder, args: argparse.Namespace, options, published):
+    """The encoder to embed with: its image tower on ``--engine`` in ``--precision`` (models.engines), the exported
+    graphs cached beside local weights or under the user's cache folder; int8 calibrated on the library's frames.
+    An incremental build left at ``auto`` embeds as its index was built where that was on an engine or in int8 (the
+    manifest's ``extra``), and chooses anew, with a warning, where that engine is no longer installed."""
+    from app.settings import cache_root
+    from models.engines import EngineError, concrete_precision, engine_encoder
+
+    engine, precision = args.engine, args.precision
+    recorded = {} if args.rebuild or published is None else published.extra
+    chosen = recorded.get("engine", "torch") != "torch" or recorded.get("precision") == "int8"  # not what auto gives
+    inherited = engine == precision == "auto" and chosen
+    if inherited:
+        engine, precision = recorded["engine"], recorded.get("precision", "auto")
+
+    def on(engine: str, precision: str):
+        precision = concrete_precision(encoder, precision)
+        calibration = _calibration_clips(encoder, options) if precision == "int8" and engine != "torch" else ()
+        return engine_encoder(encoder, engine, precision, "image", cache_root() / "engines", calibration)
+
+    try:
+        return on(engine, precision)
+    except EngineError as why:
+        if not inherited:
+            raise
+        print(f"warning: the index was built with {engine} in {precision}, which cannot run here ({why}): new files "
+              "are embedded with --engine auto", file=sys.stderr)  # fmt: skip
+        return on("auto", "auto")
+
+
+def _calibration_clips(encoder, options) -> list:
+    """One clip of ``options.frames`` frames from each of up to :data:`CALIBRATION_VIDEOS` videos spread over the
+    library (sorted by path), decoded as the build decodes them; files that cannot be read are passed over."""
+    from indexer.clips import read_clip
+    from indexer.pipeline.options import decode_resample, poster_short_side
+    from indexer.scan import VIDEO_KIND, scan_library
+
+    files, _ = scan_library(options.library, options.extensions, photos=False, exclude=[options.index_dir])
+    videos = [f for f in files if f.kind == VIDEO_KIND]
+    step = max(1, len(videos) // CALIBRATION_VIDEOS)
+    short_side, resample = poster_short_side(encoder), decode_resample(encoder)
+    clips = []
+    for video in videos[::step][:CALIBRATION_VIDEOS]:
+        try:
+            clips.append(read_clip(str(video.path), options.frames, short_side, resample=resample))
+        except Exception:  # noqa: BLE001 - a file the build will record as failed calibrates nothing
+            continue
+    return clips
 
 
 def _decoder(args: argparse.Namespace) -> str | None:
@@ -247,12 +321,11 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     from indexer.pipeline.options import BuildOptions, batch_size_for
     from indexer.scan import library_folder
     from models import load_encoder
-    from models.quantize import image_encoder_at, image_precision
 
     library_folder(args.library)  # a file or a typo fails here, before the model loads (or is downloaded)
     settings = settings_for(args)
     published = read_manifest(settings.index_dir)
-    transcriber = _transcriber(args, settings.device)  # a wrong folder fails here, before the model loads
+    transcriber = _transcriber(args, settings.device, published)  # a wrong folder fails here, before the model loads
     encoder = load_encoder(*model_to_load(settings, published), settings.device)
     options = BuildOptions(
         library=args.library,
@@ -277,10 +350,13 @@ def cmd_index_build(args: argparse.Namespace) -> int:
         ),
     )
     if args.ray is None:
-        encoder = image_encoder_at(encoder, args.precision)
+        encoder = _embedding_encoder(encoder, args, options, published)
         options.batch_size = batch_size_for(encoder, options)
-        where = f"{encoder.device} in {image_precision(encoder)}, {options.batch_size} segments per batch"
+        batches = f"{options.batch_size} segments per batch"
+        where = f"{encoder.device} in {encoder.image_precision}, {batches}, with {encoder.image_engine}"
     else:
+        if args.engine not in ("auto", "torch") or args.precision == "int8":
+            raise ValueError("a build on Ray embeds with torch in float32 or bfloat16: leave --engine and --precision int8 out")
         where = f"Ray ({args.ray or 'a local instance'})"
     print(
         f"indexing {args.library} into {settings.index_dir} with {encoder.spec.name}/{encoder.spec.pretrained} on {where}",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import get_args
 
-from app.cli.arguments import add_address, add_device, add_index_dir, add_model, given, progress_on, settings_for
+from app.cli.arguments import add_address, add_device, add_engine, add_index_dir, add_model, given, progress_on, settings_for
 from app.cli.watch import add_watch_options, library_jobs, watch_settings
 from app.settings import Settings, TextPrecision
 
@@ -25,6 +25,7 @@ def add_serve_command(commands) -> None:
         help="precision of the text tower for queries (default: auto = bfloat16 on CPUs with AVX512-BF16/AMX, 3x faster "
         "than float32; int8: 2x, CPU only; cosine to float32 >= 0.999 for both)",
     )
+    add_engine(serve, "text tower for queries", "auto = torch, whose queries are cut to their own length")
     serve.add_argument(
         "--query-threads", type=int, help="threads for query batches (default: one fewer than the CPU cores, at least 1)"
     )
@@ -68,7 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     settle, _, _ = watch_settings(args)
-    service = VidseekService(settings)  # load before binding, so a bad model or index fails right here
+    service = VidseekService(settings, query_engine=args.engine)  # load before binding: a bad model or index fails here
     jobs = Jobs(settings.index_dir, settings, settle_seconds=settle)
     background = [library_jobs(settings, None, args, jobs)] if args.watch else []
     serve_app(settings, create_app(settings, service, jobs=jobs, background=background))

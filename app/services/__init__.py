@@ -13,11 +13,11 @@ from app.services.classify import Classifier, Ranking, TimelineRun
 from app.services.current_index import CurrentIndex, IndexSummary, model_problems, refuse_other_model
 from app.services.library import Library, LibraryBrowser, ServedFile
 from app.services.search import Hit, Ranked, Rows, SegmentSearch, Timeline, VideoHits, ranking_of
-from app.settings import Settings, model_to_load
+from app.settings import Settings, cache_root, model_to_load
 from indexer import Facets, IndexReader, SegmentRecord, VideoFile, VideoFilter, VideoRecord, read_manifest
 from indexer.clips import MAX_IMAGE_PIXELS, image_frame
 from models import VideoEncoder, load_encoder
-from models.quantize import text_encoder_at, text_precision
+from models.engines import engine_encoder, engine_label
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -46,7 +46,9 @@ class VidseekService:
     """The encoder plus the current index of one index dir, composed of ``index`` (:class:`CurrentIndex`),
     ``search``, ``browser`` (the library) and ``classifier``; the methods below are what the routes and the CLI call."""
 
-    def __init__(self, settings: Settings, encoder: VideoEncoder | None = None):
+    def __init__(self, settings: Settings, encoder: VideoEncoder | None = None, query_engine: str = "auto"):
+        """``query_engine``: what runs the text tower for search queries (models.engines: auto, torch, onnxruntime,
+        openvino), at ``settings.text_precision``; classification and picture queries keep the torch model."""
         self.settings = settings
         self.index_dir = Path(settings.index_dir)
         manifest = read_manifest(self.index_dir)
@@ -54,9 +56,9 @@ class VidseekService:
             encoder = load_encoder(*model_to_load(settings, manifest), settings.device)
         self.encoder = encoder
         refuse_other_model(self.index_dir, manifest, encoder)
-        # Queries may run on a bfloat16 or int8 copy of the text tower; classification keeps the float model.
-        self.text_encoder = text_encoder_at(encoder, settings.text_precision)
-        log.info("search queries are embedded in %s", text_precision(self.text_encoder))
+        # Queries may run on a bfloat16 or int8 copy of the text tower, or on an engine; classification keeps the float model.
+        self.text_encoder = query_encoder(encoder, query_engine, settings.text_precision)
+        log.info("search queries are embedded with %s in %s", *engine_label(self.text_encoder, "text"))
         self.queries = QueryEncoder(
             self.text_encoder, threads=settings.query_threads_or_default, scan_threads=settings.scan_threads_or_default
         )
@@ -197,3 +199,9 @@ class VidseekService:
         self, path: Path, labels: list[str], template: str, segment_seconds: float | None = None
     ) -> list[TimelineRun]:
         return self.classifier.file_timeline(path, labels, template, segment_seconds)
+
+
+def query_encoder(encoder: VideoEncoder, engine: str, precision: str) -> VideoEncoder:
+    """The encoder that embeds search queries: ``encoder``'s text tower on ``engine`` at ``precision``, its graphs
+    cached beside local weights or under the user's cache folder (models.engines)."""
+    return engine_encoder(encoder, engine, precision, "text", cache_root() / "engines")

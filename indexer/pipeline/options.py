@@ -131,7 +131,25 @@ def manifest_for(encoder, options: BuildOptions) -> Manifest:
         decoder=options.decoder,
         sampling=SAMPLING,
         prompts=dict(spec.prompts) if spec.prompts else None,
+        extra=embedding_record(encoder) | transcriber_record(options.transcriber),
     )
+
+
+def transcriber_record(transcriber) -> dict:
+    """What transcribed the build's speech, where it says (``record()``), for later builds to do alike."""
+    from indexer.texts.speech import TRANSCRIBER_KEY
+
+    record = getattr(transcriber, "record", None)
+    return {TRANSCRIBER_KEY: record()} if callable(record) else {}
+
+
+def embedding_record(encoder) -> dict:
+    """What ran the image tower for this build: its engine (torch, onnxruntime, openvino: models.engines) and the
+    precision it computed in (float32, bfloat16, int8), recorded in the manifest's ``extra``."""
+    return {
+        "engine": getattr(encoder, "image_engine", "torch"),
+        "precision": getattr(encoder, "image_precision", "float32"),
+    }
 
 
 def poster_short_side(encoder) -> int:

@@ -19,6 +19,7 @@ from indexer.texts.cues import Cue, clean_text
 log = logging.getLogger(__name__)
 
 SPEECH = "speech"  # a text row's source for transcribed words
+TRANSCRIBER_KEY = "transcriber"  # the manifest's extra[...]: what its builds transcribe with (FasterWhisper.record)
 MODEL_FILES = ("model.bin", "config.json")  # what a CTranslate2 Whisper model directory holds at least
 MAX_SPEECH_CUES = 100_000
 
@@ -95,7 +96,7 @@ class FasterWhisper:
             from faster_whisper import WhisperModel
         except ImportError as exc:
             raise RuntimeError("speech transcripts need the asr extra: pip install 'vidseek[asr]'") from exc
-        self.language = language
+        self.folder, self.language = folder.resolve(), language
         weights = folder / "model.bin"
         stat = weights.stat()
         digest = hashlib.sha256(f"{folder.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
@@ -108,6 +109,10 @@ class FasterWhisper:
             num_workers=max(1, workers),
             local_files_only=True,
         )
+
+    def record(self) -> dict:
+        """What a manifest records of it, for later builds of the index to transcribe alike."""
+        return {"kind": "faster-whisper", "model_dir": str(self.folder), "language": self.language}
 
     def transcribe(self, path: Path) -> list[Cue]:
         offset = audio_offset(path)

@@ -6,6 +6,7 @@ and its cue times to the indexer's clock."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer import IndexReader
+from indexer import IndexReader, current_generation
 from indexer.pipeline.local import build_index
 from indexer.pipeline.options import BuildOptions
 from indexer.texts import Cue, text_stamp
@@ -147,3 +148,38 @@ def test_the_cli_says_what_is_wrong_with_the_model_folder_before_loading_a_model
     done = subprocess.run([*command, "--transcribe", str(tmp_path / "small")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no such model directory" in done.stderr and "nothing is downloaded" in done.stderr
     assert not (tmp_path / "ix").exists()  # nothing was built
+
+
+class FakeWhisper(FixedCues):
+    """Stands in for FasterWhisper in the command line: what it was made with, and a record like its."""
+
+    made: list[tuple[str, str | None]] = []
+
+    def __init__(self, folder, language=None, device="cpu"):
+        super().__init__([Cue(1.0, 2.0, "spoken marmalade", SPEECH)], f"fake:{folder}:{language}")
+        self.folder, self.language = Path(folder), language
+        FakeWhisper.made.append((str(folder), language))
+
+    def record(self) -> dict:
+        return {"kind": "fake", "model_dir": str(self.folder), "language": self.language}
+
+
+def test_later_builds_transcribe_as_the_index_was_built_until_told_not_to(tmp_path, monkeypatch):
+    from app.cli import main
+
+    monkeypatch.setattr("indexer.texts.FasterWhisper", FakeWhisper)
+    FakeWhisper.made = []
+    make_video(tmp_path / "lib" / "a.mp4", 2)
+    index_dir = tmp_path / "ix"
+    build = ["index", "build", str(tmp_path / "lib"), "--index-dir", str(index_dir), "--model", "vidseek-tiny"]
+    build += ["--pretrained", "none", "--frames", "2", "--no-progress"]
+    assert main([*build, "--transcribe", str(tmp_path / "model"), "--transcribe-language", "de"]) == 0
+    manifest = json.loads((current_generation(index_dir) / "manifest.json").read_text())
+    assert manifest["extra"]["transcriber"] == {"kind": "fake", "model_dir": str(tmp_path / "model"), "language": "de"}
+    assert [h[1] for h in hits(index_dir, "marmalade")] == [SPEECH]
+    make_video(tmp_path / "lib" / "b.mp4", 2)
+    assert main(build) == 0  # a job's or the watcher's build: no --transcribe given
+    assert FakeWhisper.made == [(str(tmp_path / "model"), "de")] * 2
+    assert [h[1] for h in hits(index_dir, "marmalade")] == [SPEECH, SPEECH]  # the new file's speech too
+    assert main([*build, "--no-transcribe"]) == 0 and len(FakeWhisper.made) == 2
+    assert hits(index_dir, "marmalade") == []  # its words read again, without speech
