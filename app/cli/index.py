@@ -85,7 +85,9 @@ def _add_what_to_index(build: argparse.ArgumentParser) -> None:
         help="file name endings to scan, comma-separated (mkv,avi,ts), or all: probe every file "
         "(default: the common video containers and, with photos, jpg, jpeg, png, webp, heic)",
     )
-    build.add_argument("--no-photos", action="store_true", help="do not index photos (default: photos are one-frame clips)")
+    photos = build.add_mutually_exclusive_group()
+    photos.add_argument("--no-photos", action="store_true", help="do not index photos (default: photos are one-frame clips)")
+    photos.add_argument("--photos", action="store_true", help="index photos again, where the index was built --no-photos")
     build.add_argument(
         "--previews",
         choices=["auto", "all", "off"],
@@ -251,6 +253,18 @@ def _calibration_clips(encoder, options) -> list:
     return clips
 
 
+def _scope(args: argparse.Namespace, published) -> dict:
+    """The index type and what is scanned and made (extensions, photos, previews) as given; those not given, as the
+    ``published`` index was built (its manifest records them), so a job's or the watcher's build keeps to them."""
+    photos = True if args.photos else False if args.no_photos else None
+    chosen = dict(index_type=args.index_type, extensions=args.extensions, photos=photos, previews=args.previews)
+    recorded = {} if published is None else published.extra.get("scope", {})  # indexer.pipeline.options.SCOPE_KEY
+    for name, value in recorded.items():
+        if name in chosen and chosen[name] is None and value is not None:
+            chosen[name] = frozenset(value) if name == "extensions" else value
+    return chosen
+
+
 def _decoder(args: argparse.Namespace) -> str | None:
     """The decoder to build with; None: BuildOptions' default."""
     if not args.fast_seek:
@@ -339,12 +353,9 @@ def cmd_index_build(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             workers=args.workers,
             decoder=_decoder(args),
-            index_type=args.index_type,
             file_timeout=args.file_timeout,
             checkpoint_seconds=args.checkpoint_seconds,
-            extensions=args.extensions,
-            photos=False if args.no_photos else None,
-            previews=args.previews,
+            **_scope(args, None if args.rebuild else published),
             settle_seconds=args.settle_seconds,
             transcriber=transcriber,
         ),

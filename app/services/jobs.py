@@ -92,8 +92,9 @@ class JobProgress:
 def build_command(index_dir: Path, job_id: int, settle_seconds: float, settings=None, library: Path | None = None) -> list[str]:
     """The ``vidseek index build`` that runs job ``job_id`` on the index in ``index_dir``: of ``library`` (default:
     the index's own) with the options the index was built with (frames, segments, decoder), as its manifest
-    records them; the rest are the defaults (``auto`` index type, extensions, photos, previews: a manifest does
-    not record them). Without an index yet, a first build of ``library`` with the defaults."""
+    records them; the build itself keeps to the rest its manifest records (index type, extensions, photos,
+    previews, engine, precision, transcriber: app/cli/index.py). Without an index yet, a first build of
+    ``library`` with the defaults."""
     manifest = read_manifest(index_dir)
     if manifest is None and library is None:
         raise FileNotFoundError(f"no index in {index_dir} to update: build one first (vidseek index build LIBRARY)")

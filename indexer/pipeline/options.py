@@ -131,8 +131,17 @@ def manifest_for(encoder, options: BuildOptions) -> Manifest:
         decoder=options.decoder,
         sampling=SAMPLING,
         prompts=dict(spec.prompts) if spec.prompts else None,
-        extra=embedding_record(encoder) | transcriber_record(options.transcriber),
+        extra=embedding_record(encoder) | transcriber_record(options.transcriber) | {SCOPE_KEY: scope_record(options)},
     )
+
+
+SCOPE_KEY = "scope"  # the manifest's extra[...]: the options a later build keeps to where it is not given them
+
+
+def scope_record(options: BuildOptions) -> dict:
+    """The index type asked for and what is scanned and made, for a later build (a job's, the watcher's) to keep to."""
+    extensions = sorted(options.extensions) if options.extensions is not None else None
+    return {"index_type": options.index_type, "extensions": extensions, "photos": options.photos, "previews": options.previews}
 
 
 def transcriber_record(transcriber) -> dict:
