@@ -2,16 +2,23 @@
 
     python benchmarks/bench_ann.py [--sizes 10000,100000,1000000] [--dim 512] [--queries 200]
         [--ef 128,256,512] [--nprobe 32,64] [--kfactor 4,16] [--refine flat,none] [--query-noise 0.1]
-        [--filters 0.5,0.05,0.001]
+        [--filters 0.5,0.05,0.001] [--big 1000000,10000000 [--work-dir /tmp/vidseek-bench-ann]]
+
+The default (10k and 100k, in memory) takes minutes. ``--big`` adds out-of-core rows (benchmarks/ann_disk.py):
+IVF-PQ as ann.py builds it past RERANK_IN_MEMORY_MAX, generated, built and served from disk with its float16
+re-ranking store memory-mapped, the serving process's memory measured; the vectors are never all in RAM (the bench
+stays near 2 GB), so a 24 GB machine measures 10M (``--sizes '' --big 1000000,10000000``: about 30 minutes on 2
+shared cores, 12 GB of disk under ``--work-dir``, left there for a look). docs/scale.md's 1M and 10M rows are one.
 
 For each size: build time, memory per vector (the serialised search index: what the server loads), p50
-single-query latency (``--search-threads``, 1 like the server on 2 cores) and recall@10 against Flat, built with
+(and p99) single-query latency (``--search-threads``, 1 like the server on 2 cores) and recall@10 against Flat, built with
 the same code the indexer uses (indexer/index_dir/ann.py; IVF-PQ trained on the vectors themselves). HNSW is built once
 and searched at every ``--ef``; IVF-PQ is built once per ``--refine`` (flat: exact re-ranking store, 4 bytes/dim;
 sq8: 1 byte/dim; none: codes only) and searched at every ``--nprobe`` x ``--kfactor`` (``--kfactor 1`` gives
 the codes-only recall and memory without another build). Rows whose parameters are
-indexer/index_dir/ann.py's defaults are marked ``*``. A 10M row is projected from the largest measured size (memory
-linear; Flat latency linear; HNSW ~log n; IVF-PQ ~sqrt n, as nlist grows with sqrt n). Ends with one line of JSON.
+indexer/index_dir/ann.py's defaults are marked ``*``. Without ``--big``, a 10M row is projected from the largest measured
+size (memory linear; Flat latency linear; HNSW ~log n; IVF-PQ ~sqrt n, as nlist grows with sqrt n). Ends with one line
+of JSON.
 
 Filtered rows (``--filters``: the parts of the segments filters keep; empty: none): each built index at ann.py's
 query-time defaults, searched as the server does (``VectorSearch.search_batch`` as IndexReader opens it, a batch of
@@ -33,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections.abc import Iterator
@@ -47,6 +53,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.ann_disk import bench_disk, clustered_chunks  # noqa: E402
+from benchmarks.ann_tables import print_disk_table, print_filtered, print_table, projected_10m  # noqa: E402
 from indexer.index_dir import ann  # noqa: E402
 from indexer.index_dir.ann import build_search_index, set_search_threads, tune_for_search  # noqa: E402
 from indexer.index_dir.flat_search import VectorSearch  # noqa: E402
@@ -59,14 +67,7 @@ FIRST_DAY, DAYS = np.datetime64("2015-01-01"), 3653
 
 def clustered(n: int, dim: int, clusters: int, seed: int) -> np.ndarray:
     """Unit vectors around ``clusters`` centres: closer to real CLIP embeddings than uniform noise."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
-    out = np.empty((n, dim), np.float32)
-    for start in range(0, n, 100_000):
-        stop = min(n, start + 100_000)
-        out[start:stop] = centres[rng.integers(0, clusters, stop - start)] + 0.6 * rng.normal(size=(stop - start, dim))
-    out /= np.linalg.norm(out, axis=1, keepdims=True)
-    return out
+    return np.concatenate(list(clustered_chunks(n, dim, clusters, seed)))
 
 
 def measure(index, queries, k=10):
@@ -77,7 +78,7 @@ def measure(index, queries, k=10):
         _, found = index.search(q[None], k)
         latencies.append(time.perf_counter() - started)
         ids.append(found[0])
-    return float(np.median(latencies) * 1000), np.array(ids)
+    return float(np.median(latencies) * 1000), np.array(ids), float(np.percentile(latencies, 99) * 1000)
 
 
 def index_bytes(index) -> int:
@@ -117,11 +118,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pq-m", type=int, default=ann.PQ_M)
     parser.add_argument("--search-threads", type=int, default=1)
     parser.add_argument("--filters", default="0.5,0.05,0.001", help="parts of the segments each filter keeps")
+    parser.add_argument("--big", default="", help="sizes measured out of core (IVF-PQ, float16 store on disk)")
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/vidseek-bench-ann"), help="where --big builds")
     return parser.parse_args()
 
 
-def measured_row(args, n, kind, params, build_s, nbytes, p50, found, truth, flat_ms) -> dict:
-    """One row of the table (printed to stderr as it is measured)."""
+def measured_row(args, n, kind, params, build_s, nbytes, timed, truth, flat_ms) -> dict:
+    """One row of the table (printed to stderr as it is measured); ``timed``: measure's (p50, found, p99)."""
+    p50, found, p99 = timed
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth)]))
     default = ann.index_params(kind, n, args.dim)
     row = {
@@ -132,6 +136,7 @@ def measured_row(args, n, kind, params, build_s, nbytes, p50, found, truth, flat
         "build_s": round(build_s, 2),
         "bytes_per_vector": round(nbytes / n, 1),
         "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
         "recall_at_10": round(recall, 4),
         "latency_vs_flat": round(p50 / flat_ms, 3),
     }
@@ -252,7 +257,8 @@ def bench_size(args, n: int, kinds: list[str]) -> tuple[list[dict], list[dict]]:
     store.add_with_ids(vectors, np.arange(n, dtype=np.int64))
     del vectors
     with search_threads(args):
-        flat_ms, truth = measure(store, queries)
+        flat_timed = measure(store, queries)
+    flat_ms, truth = flat_timed[0], flat_timed[1]
     scores, _ = store.search(queries, 100)
     print(
         f"n={n}: mean true score @1 {scores[:, 0].mean():.3f} @10 {scores[:, 9].mean():.3f} "
@@ -266,7 +272,7 @@ def bench_size(args, n: int, kinds: list[str]) -> tuple[list[dict], list[dict]]:
         filters = Filters(["none", *names], [None, *allowed], exact_top(store, queries, [None, *allowed]))
     rows, filtered = [], []
     if "flat" in kinds:
-        rows.append(measured_row(args, n, "flat", {}, 0.0, index_bytes(store), flat_ms, truth, truth, flat_ms))
+        rows.append(measured_row(args, n, "flat", {}, 0.0, index_bytes(store), flat_timed, truth, flat_ms))
         if filters is not None:
             filtered += filtered_rows(args, store, "flat", {}, queries, filters)
     builds = []
@@ -315,11 +321,11 @@ def bench_build(args, store, queries, truth, flat_ms, kind: str, built_with: dic
     for setting in search_settings(args, kind, built_with):
         apply_setting(inner, kind, setting)
         with search_threads(args):
-            p50, found = measure(index, queries)
+            timed = measure(index, queries)
         params, size = {**built_with, **setting}, nbytes
         if base_bytes is not None and setting.get("k_factor") == 1:
             params, size = {**params, "refine": "none (k_factor 1)"}, base_bytes
-        rows.append(measured_row(args, n, kind, params, build_s, size, p50, found, truth, flat_ms))
+        rows.append(measured_row(args, n, kind, params, build_s, size, timed, truth, flat_ms))
     if filters is None:
         return rows, []
     default = ann.index_params(kind, n, args.dim)
@@ -328,70 +334,25 @@ def bench_build(args, store, queries, truth, flat_ms, kind: str, built_with: dic
     return rows, filtered_rows(args, index, kind, {**built_with, **setting}, queries, filters)
 
 
-def projected_10m(rows: list[dict]) -> list[dict]:
-    """Rows for 10M vectors, projected from the largest measured size (see the module docstring)."""
-    largest = max(r["n"] for r in rows)
-    scale = 10_000_000 / largest
-    growth = {"flat": scale, "hnsw": math.log(10_000_000) / math.log(largest), "ivfpq": math.sqrt(scale)}
-    flat_10m = next((r["p50_ms"] * scale for r in rows if r["n"] == largest and r["index"] == "flat"), None)
-    projected = []
-    for r in [r for r in rows if r["n"] == largest]:
-        p50 = r["p50_ms"] * growth[r["index"]]
-        projected.append(
-            {
-                **r,
-                "n": 10_000_000,
-                "build_s": None,
-                "p50_ms": round(p50, 2),
-                "latency_vs_flat": round(p50 / flat_10m, 3) if flat_10m else None,
-                "recall_at_10": None,
-                "projected": True,
-            }
-        )
-    return projected
-
-
-def print_table(rows: list[dict]) -> None:
-    def show(v, fmt):
-        return format(v, fmt) if v is not None else "-"
-
-    print(f"\n{'n':>10} {'index':<6} {'build s':>8} {'bytes/vec':>10} {'p50 ms':>8} {'recall@10':>10} {'p50/flat':>9}  params")
-    for r in rows:
-        tag = " (projected)" if r.get("projected") else ""
-        params = " ".join(f"{k}={v}" for k, v in r["params"].items()) + (" *" if r["default"] else "")
-        print(
-            f"{r['n']:>10} {r['index']:<6} {show(r['build_s'], '>8.2f')} {r['bytes_per_vector']:>10.1f} "
-            f"{r['p50_ms']:>8.3f} {show(r['recall_at_10'], '>10.3f')} {show(r['latency_vs_flat'], '>9.3f')}  {params}{tag}"
-        )
-
-
-def print_filtered(rows: list[dict]) -> None:
-    """The filtered rows; ``<<`` marks a recall@10 under 0.95."""
-    head = f"{'n':>10} {'index':<6} {'kept %':>7} {'allowed':>8} {'p50 ms':>8} {'p50/unf':>8} {'first ms':>9}"
-    print(f"\n{head} {'recall@10':>10}  filter")
-    for r in rows:
-        first = format(r["first_ms"], ">9.2f") if r["first_ms"] is not None else f"{'-':>9}"
-        miss = "  << recall < 0.95" if r["recall_at_10"] < 0.95 else ""
-        print(
-            f"{r['n']:>10} {r['index']:<6} {100 * r['kept_fraction']:>7.2f} {r['allowed']:>8} {r['p50_ms']:>8.3f} "
-            f"{r['latency_vs_unfiltered']:>8.2f} {first} {r['recall_at_10']:>10.3f}  {r['filter']}{miss}"
-        )
-
-
 def main() -> None:
     args = parse_args()
     kinds = args.kinds.split(",")
     set_search_threads(2)
     rows, filtered = [], []
-    for n in map(int, args.sizes.split(",")):
+    for n in ints(args.sizes):
         size_rows, size_filtered = bench_size(args, n, kinds)
         rows, filtered = rows + size_rows, filtered + size_filtered
-    rows += projected_10m(rows)
-    print_table(rows)
+    big = [bench_disk(args, n, args.work_dir / f"n{n}") for n in ints(args.big)]
+    if rows and not big:
+        rows += projected_10m(rows)
+    if rows:
+        print_table(rows)
     if filtered:
         print_filtered(filtered)
+    if big:
+        print_disk_table(big)
     result = {"benchmark": "ann_choice", "dim": args.dim, "query_noise": args.query_noise, "rows": rows, "filtered": filtered}
-    print(json.dumps(result))
+    print(json.dumps({**result, "out_of_core": big}))
 
 
 if __name__ == "__main__":

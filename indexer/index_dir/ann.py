@@ -5,11 +5,15 @@ and reconstruction, so incremental builds stay simple. When the library is large
 approximate index from those vectors (``search.faiss``), trained on the library's own vectors (never random
 ones), and the server loads only that. Thresholds come from ``benchmarks/bench_ann.py``.
 
-Memory (serialised search index, what the server holds, at 1M x 512): Flat 2056 bytes/vector, HNSW (M 32)
-2328, IVF-PQ with its exact re-ranking store 2133: the re-ranking store keeps the full vectors, so IVF-PQ
-here buys speed and recall, not memory. ``refine="sq8"`` (610 bytes/vector, recall@10 0.95-0.97 at 100k) or
-``refine="none"`` (85 bytes/vector, recall@10 0.41) are the memory-saving variants; neither reconstructs
-vectors exactly, so the default stays ``flat``.
+IVF-PQ re-ranks ``k_factor`` x k candidates of its codes by their full vectors. Where the float32 vectors for that
+would take more than :data:`RERANK_IN_MEMORY_MAX` of RAM (from ~524k 512-d vectors), it re-ranks from a float16 copy
+of them written beside the index (``rerank.f16.npy``, :mod:`indexer.index_dir.rerank`) that the server memory-maps:
+the index in RAM is then codes and ids only (85 bytes/vector at 1M; docs/scale.md), and scores are float32
+products of the float16 vectors (within ~1e-5 of the float32 ones for 512-d unit vectors; recall the same). Below
+it the float32 vectors stay inside the index (``IndexRefineFlat``): bit-exact scores, at most 1 GiB.
+Serialised sizes at 1M x 512 (what the server would load): Flat 2056 bytes/vector, HNSW (M 32) 2328, IVF-PQ with
+the in-memory float32 store 2133, ``refine="sq8"`` 610 (recall@10 0.95-0.97 at 100k), ``refine="none"`` 85
+(recall@10 0.41).
 
 With a CUDA build of FAISS (the ``faiss-gpu`` extra, the CUDA image) IVF-PQ's coarse k-means runs on the GPUs;
 what is saved is the same plain CPU index.
@@ -20,9 +24,13 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 
 import faiss
 import numpy as np
+
+from indexer.index_dir.layout import RERANK
+from indexer.index_dir.rerank import write_rerank_store
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,9 @@ HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 1024  # efSearch 256 gave
 IVF_NPROBE = 32  # 64 probes gave the same recall at 100k and 1M: the PQ ranking, not the probes, limits it
 PQ_M = 64  # sub-quantizers of 8 bits: 64 bytes per vector
 PQ_REFINE = 32  # re-rank 32x k PQ candidates with the exact vectors: recall 0.41 (codes only), 0.73 (4x), 0.96 (16x), 0.99
+RERANK_IN_MEMORY_MAX = 1 << 30  # bytes of float32 re-ranking vectors kept in RAM; more: the memory-mapped float16 file
+BUILD_ROWS = 100_000  # vectors converted to float32 and added to IVF-PQ at a time (200 MB at 512 dimensions)
+PQ_REFINE_FROM_2M = 64  # past 2M vectors: 32x k re-ranked gave recall@10 0.947 at 10M, 64x 0.995 (48x 0.98), 4.0 ms
 IVFPQ_MIN = 10_000  # fewer vectors than this cannot train 256-centroid codebooks well: exact search instead
 
 
@@ -69,7 +80,9 @@ def index_params(kind: str, count: int, d: int = 512) -> dict:
     if kind == "ivfpq":
         nlist = max(16, min(65536, int(2 * math.sqrt(count))))
         m = next(m for m in (PQ_M, 32, 16, 8, 4, 2, 1) if d % m == 0 and m <= d)
-        return {"nlist": nlist, "pq_m": m, "pq_bits": 8, "nprobe": IVF_NPROBE, "refine": "flat", "k_factor": PQ_REFINE}
+        refine = "flat" if count * d * 4 <= RERANK_IN_MEMORY_MAX else "float16"
+        k_factor = PQ_REFINE if count <= 2_000_000 or refine != "float16" else PQ_REFINE_FROM_2M
+        return {"nlist": nlist, "pq_m": m, "pq_bits": 8, "nprobe": IVF_NPROBE, "refine": refine, "k_factor": k_factor}
     raise ValueError(f"unknown index type {kind!r}")
 
 
@@ -123,26 +136,35 @@ def train_ivf(ivf: faiss.IndexIVF, sample: np.ndarray, gpu: bool | None = None) 
     )
 
 
-def build_search_index(store: faiss.IndexIDMap2, kind: str, seed: int = 0, gpu: bool | None = None, **overrides) -> faiss.Index:
+def build_search_index(
+    store: faiss.IndexIDMap2, kind: str, seed: int = 0, gpu: bool | None = None, folder: Path | None = None, **overrides
+) -> faiss.Index:
     """An approximate index over every vector of ``store`` (same ids); ``flat`` returns the store itself.
 
     ``overrides`` replace entries of ``index_params`` (the benchmark's sweeps); ``refine`` may be ``flat``
-    (exact re-ranking, ~4 bytes/dim more), ``sq8`` (~1 byte/dim more) or ``none``. ``gpu`` is
-    ``gpu_clustering_index``'s: IVF-PQ training on the GPUs (auto by default); the index returned is a CPU one."""
+    (exact re-ranking from float32 vectors in the index, ~4 bytes/dim more), ``float16`` (the codes only: the
+    re-ranking vectors are written to ``folder``/rerank.f16.npy, see :func:`build_ivfpq_codes`), ``sq8`` (~1
+    byte/dim more) or ``none``. ``gpu`` is ``gpu_clustering_index``'s: IVF-PQ training on the GPUs (auto by
+    default); the index returned is a CPU one."""
     if kind == "flat":
         return store
-    ids, vectors = stored_vectors(store)
-    n, d = vectors.shape
+    n, d = store.ntotal, store.d
     params = {**index_params(kind, n, d), **overrides}
+    if kind == "ivfpq" and params["refine"] == "float16":
+        if folder is None:
+            raise ValueError("refine 'float16' writes its re-ranking store beside the index: pass the folder")
+        ids = faiss.vector_to_array(store.id_map).astype(np.int64)
+        vectors = flat_vectors(store)
+        write_rerank_store(Path(folder) / RERANK, vectors)
+        return build_ivfpq_codes(vectors, ids, params, seed, gpu)
+    ids, vectors = stored_vectors(store)
     if kind == "hnsw":
         inner = faiss.IndexHNSWFlat(d, params["M"], faiss.METRIC_INNER_PRODUCT)
         inner.hnsw.efConstruction = params["efConstruction"]
         inner.hnsw.efSearch = params["efSearch"]
     elif kind == "ivfpq":
-        quantizer = faiss.IndexFlatIP(d)
-        ivf = faiss.IndexIVFPQ(quantizer, d, params["nlist"], params["pq_m"], params["pq_bits"], faiss.METRIC_INNER_PRODUCT)
-        ivf.nprobe = params["nprobe"]
-        sample = vectors[np.random.default_rng(seed).permutation(n)[: min(200_000, max(40 * params["nlist"], 20_000))]]
+        ivf = _ivfpq(d, params)
+        sample = vectors[np.random.default_rng(seed).permutation(n)[: _sample_size(n, params)]]
         train_ivf(ivf, sample, gpu)  # trained on the library's own vectors
         if params["refine"] == "flat":
             inner = faiss.IndexRefineFlat(ivf)
@@ -154,7 +176,7 @@ def build_search_index(store: faiss.IndexIDMap2, kind: str, seed: int = 0, gpu: 
         elif params["refine"] == "none":
             inner = ivf
         else:
-            raise ValueError(f"unknown refine {params['refine']!r}: flat, sq8 or none")
+            raise ValueError(f"unknown refine {params['refine']!r}: flat, float16, sq8 or none")
         if params["refine"] != "none":
             inner.k_factor = params["k_factor"]
     else:
@@ -164,9 +186,43 @@ def build_search_index(store: faiss.IndexIDMap2, kind: str, seed: int = 0, gpu: 
     return index
 
 
+def build_ivfpq_codes(vectors, ids: np.ndarray, params: dict, seed: int = 0, gpu: bool | None = None) -> faiss.IndexIDMap:
+    """IVF-PQ codes under an id map (no vectors: they are re-ranked from a float16 store, row for row as added) over
+    ``vectors``, any [n, d] array (a float16 memory-map too): trained on a sample of them, then added
+    :data:`BUILD_ROWS` at a time, so no float32 copy of them all is ever made."""
+    n, d = vectors.shape
+    ivf = _ivfpq(d, params)
+    rows = np.sort(np.random.default_rng(seed).choice(n, _sample_size(n, params), replace=False))
+    train_ivf(ivf, np.asarray(vectors[rows], dtype=np.float32), gpu)
+    index = faiss.IndexIDMap(ivf)
+    started = time.perf_counter()
+    for start in range(0, n, BUILD_ROWS):
+        chunk = np.ascontiguousarray(vectors[start : start + BUILD_ROWS], dtype=np.float32)
+        index.add_with_ids(chunk, np.ascontiguousarray(ids[start : start + BUILD_ROWS], dtype=np.int64))
+    log.info("IVF-PQ codes added: %d vectors, %.1f s", n, time.perf_counter() - started)
+    return index
+
+
+def flat_vectors(store: faiss.IndexIDMap2) -> np.ndarray:
+    """A view [n, d] of a canonical store's float32 vectors in FAISS's own memory (valid while ``store`` lives)."""
+    flat = faiss.downcast_index(store.index)
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d)
+
+
+def _ivfpq(d: int, params: dict) -> faiss.IndexIVFPQ:
+    quantizer = faiss.IndexFlatIP(d)
+    ivf = faiss.IndexIVFPQ(quantizer, d, params["nlist"], params["pq_m"], params["pq_bits"], faiss.METRIC_INNER_PRODUCT)
+    ivf.nprobe = params["nprobe"]
+    return ivf
+
+
+def _sample_size(n: int, params: dict) -> int:
+    return min(n, 200_000, max(40 * params["nlist"], 20_000))
+
+
 def tune_for_search(index: faiss.Index) -> faiss.Index:
     """Set the query-time knobs that the benchmark chose (they are not stored in the file)."""
-    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
     if isinstance(inner, faiss.IndexHNSWFlat):
         inner.hnsw.efSearch = HNSW_EF_SEARCH
     if isinstance(inner, faiss.IndexRefine):  # IndexRefineFlat is one

@@ -228,10 +228,11 @@ class FlatScan:
 
 class VectorSearch:
     """The search side of one opened FAISS index (``bf16_scan``: let a flat store's scan find its candidates in
-    bfloat16, see :class:`FlatScan`)."""
+    bfloat16, see :class:`FlatScan`; ``rerank``: an IVF-PQ codes-only index's memory-mapped float16 vectors, a
+    :class:`~indexer.index_dir.rerank.RerankStore`, which re-scores its candidates and scans small allowed sets)."""
 
-    def __init__(self, index: faiss.Index, bf16_scan: bool = False):
-        self.index, self.bf16_scan = index, bf16_scan
+    def __init__(self, index: faiss.Index, bf16_scan: bool = False, rerank=None):
+        self.index, self.bf16_scan, self.rerank = index, bf16_scan, rerank
 
     @property
     def count(self) -> int:
@@ -243,10 +244,12 @@ class VectorSearch:
         return FlatScan.of_index(self.index, self.bf16_scan)
 
     @cached_property
-    def exact(self) -> FlatScan | None:
-        """An exact scan of every vector: the flat store's, or an approximate index's own full vectors (None where
-        it keeps none); a filtered search scans small allowed sets with it."""
-        return self.flat if self.flat is not None else FlatScan.of_storage(self.index)
+    def exact(self):
+        """An exact scan of every vector: the flat store's, an approximate index's own full vectors or its re-ranking
+        store (None where it keeps none); a filtered search scans small allowed sets with it."""
+        if self.flat is not None:
+            return self.flat
+        return self.rerank if self.rerank is not None else FlatScan.of_storage(self.index)
 
     @cached_property
     def positions(self) -> IdPositions:
@@ -276,10 +279,10 @@ class VectorSearch:
         ``allowed[i]`` (sorted int64 segment ids; None: all) restricts row ``i`` to those segments, in the search
         itself: a flat store scores only them, exactly, with the same ties and counts as an unfiltered search
         (the total counts the allowed segments, or those scoring at least ``min_scores[i]``); an approximate
-        index scans a small or selective set exactly over its own full vectors (:data:`EXACT_SUBSET_MAX`,
-        :data:`EXACT_SUBSET_FRACTION`) and searches a larger one with a FAISS selector and its tuned efSearch or
-        nprobe. Rows that share one allowed array (the same object) are searched together. An empty set finds
-        nothing, total 0."""
+        index scans a small or selective set exactly over its own full vectors or float16 re-ranking store
+        (:data:`EXACT_SUBSET_MAX`, :data:`EXACT_SUBSET_FRACTION`) and searches a larger one with a FAISS selector
+        and its tuned efSearch or nprobe (the re-ranking store re-scoring its candidates). Rows that share one
+        allowed array (the same object) are searched together. An empty set finds nothing, total 0."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         allowed = [None] * len(ks) if allowed is None else list(allowed)
         if queries.ndim != 2 or not len(queries) == len(ks) == len(offsets) == len(min_scores) == len(allowed):
@@ -314,6 +317,9 @@ class VectorSearch:
     def _search_all(self, queries: np.ndarray, want: int, min_scores: Sequence[float | None]):
         if self.flat is not None and (len(queries) > 1 or self.bf16_scan):  # one float32 query: FAISS's scan is cheaper
             return self.flat.search(queries, want, min_scores)
+        if self.rerank is not None:
+            scores, rows, counted = self.rerank.search(self._inner, queries, want, min_scores)
+            return scores, self._ids_of(rows), counted
         scores, ids = self.index.search(queries, want)
         return scores, ids, self._counts(self.index, queries, min_scores)
 
@@ -322,10 +328,15 @@ class VectorSearch:
         if self.exact is not None and (self.flat is not None or small):
             return self.exact.search_subset(queries, want, min_scores, subset)
         selector = subset.selector()
+        if self.rerank is not None:
+            scores, rows, counted = self.rerank.search(self._inner, queries, want, min_scores, selector)
+            return scores, self._ids_of(rows), counted
         params, _keep = _filtered_params(self._inner, selector)  # _keep: what the params point to, alive until the end
         scores, rows = self._inner.search(queries, want, params=params)
-        ids = np.where(rows >= 0, self.positions.ids[np.maximum(rows, 0)], -1)  # FAISS's -1: no hit
-        return scores, ids, self._counts(self._inner, queries, min_scores, params)
+        return scores, self._ids_of(rows), self._counts(self._inner, queries, min_scores, params)
+
+    def _ids_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.where(rows >= 0, self.positions.ids[np.maximum(rows, 0)], -1)  # FAISS's -1: no hit
 
     @staticmethod
     def _counts(index: faiss.Index, queries: np.ndarray, min_scores: Sequence[float | None], params=None) -> list[int | None]:

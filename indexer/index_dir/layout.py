@@ -4,7 +4,7 @@ Layout::
 
     INDEX_DIR/
       CURRENT                 name of the published generation (replaced atomically)
-      generations/<gen>/      manifest.json · vectors.faiss · [search.faiss] · [catalog.db] (when the catalog is SQLite)
+      generations/<gen>/      manifest.json · vectors.faiss · [search.faiss] · [rerank.f16.npy] · [catalog.db] (SQLite)
       generations/.staging-*  a build in progress (deleted when a build finds it stale)
       thumbs/<segment_id>.jpg posters, shared by generations (segment ids are never reused)
       previews/<video_id>.mp4 browser-playable previews (H.264 in MP4), shared by generations (nor are video ids)
@@ -31,6 +31,7 @@ GENERATION_PREFIX = "g-"
 MANIFEST = "manifest.json"
 VECTORS = "vectors.faiss"  # the exact, canonical store
 SEARCH = "search.faiss"  # the approximate index, for large libraries
+RERANK = "rerank.f16.npy"  # a large IVF-PQ index's re-ranking vectors, float16, memory-mapped (indexer/index_dir/rerank.py)
 CATALOG = "catalog.db"  # the embedded SQLite catalog
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload
 
-from indexer.errors import IndexCatalogError
-from indexer.index_dir.ann import tune_for_search
+from indexer.errors import IndexCatalogError, IndexNotFoundError
+from indexer.index_dir.ann import PQ_REFINE, tune_for_search
 from indexer.index_dir.catalog import (
     CatalogError,
     Segment,
@@ -29,9 +29,10 @@ from indexer.index_dir.catalog import (
     describe_url,
 )
 from indexer.index_dir.flat_search import Hits, VectorSearch
-from indexer.index_dir.layout import SEARCH, VECTORS, preview_path, sprite_paths, thumbnail_path
+from indexer.index_dir.layout import RERANK, SEARCH, VECTORS, preview_path, sprite_paths, thumbnail_path
 from indexer.index_dir.manifest import Manifest, catalog_url, published
 from indexer.index_dir.records import VIDEO_INDEXED, Facets, SegmentRecord, VideoFilter, VideoRecord
+from indexer.index_dir.rerank import open_rerank_store
 from indexer.index_dir.text import TextHit, search_texts
 from indexer.index_dir.video_files import VideoFile, open_indexed_file
 from models.encoder import native_bfloat16
@@ -50,9 +51,8 @@ class IndexReader:
         self.root = Path(root)
         self.bf16_scan = native_bfloat16() if bf16_scan is None else bf16_scan
         self.generation, self.manifest = published(self.root)
-        search_file = self.generation / (SEARCH if self.manifest.index_type != "flat" else VECTORS)
-        self.index = tune_for_search(faiss.read_index(str(search_file)))
-        self._search = VectorSearch(self.index, self.bf16_scan)
+        self._search = open_search(self.generation, self.manifest.index_type, self.manifest.extra.get("ann", {}), self.bf16_scan)
+        self.index = self._search.index
         self._segment_ids: dict[tuple[str | None, VideoFilter | None], np.ndarray] = {}
         self._has_texts: bool | None = None
         self._facets: Facets | None = None
@@ -96,11 +96,16 @@ class IndexReader:
         return self._search.search_batch(queries, ks, offsets, min_scores, allowed)
 
     def segment_vector(self, segment_id: int) -> np.ndarray | None:
-        """An indexed segment's own vector (None: no such segment)."""
-        try:
-            return self.index.reconstruct(int(segment_id))
-        except RuntimeError:
-            return None
+        """An indexed segment's own vector (None: no such segment); float16-rounded where the index re-ranks from
+        its float16 store (:mod:`indexer.index_dir.rerank`)."""
+        search = self._search
+        if search.rerank is None:
+            try:
+                return self.index.reconstruct(int(segment_id))
+            except RuntimeError:
+                return None
+        subset = search.positions.subset(np.array([segment_id], np.int64))
+        return search.rerank.vector(int(subset.positions[0])) if len(subset) else None
 
     def has_texts(self) -> bool:
         """Whether the catalog holds any words (read once: a reader serves one published generation)."""
@@ -217,6 +222,22 @@ class IndexReader:
     def videos(self) -> list[Video]:
         with Session(self.engine, expire_on_commit=False) as session:
             return list(session.scalars(select(Video).order_by(Video.path)))
+
+
+def open_search(generation: Path, index_type: str, ann: dict, bf16_scan: bool) -> VectorSearch:
+    """The search side of a published ``generation`` (its manifest's ``index_type`` and ``extra["ann"]``): the flat
+    store or the search index read into memory and tuned, with an IVF-PQ index's float16 re-ranking store
+    memory-mapped beside it where it has one (raises IndexNotFoundError when that file is missing)."""
+    index = tune_for_search(faiss.read_index(str(generation / (SEARCH if index_type != "flat" else VECTORS))))
+    rerank = None
+    if index_type == "ivfpq" and ann.get("refine") == "float16":
+        path = generation / RERANK
+        if not path.is_file():
+            raise IndexNotFoundError(
+                f"the index in {generation} lacks its re-ranking vectors ({path}): rebuild it with --rebuild"
+            )
+        rerank = open_rerank_store(path, int(index.ntotal), int(ann.get("k_factor", PQ_REFINE)))
+    return VectorSearch(index, bf16_scan, rerank)
 
 
 def open_index(root: Path, db_url: str | None = None, **kw) -> IndexReader:

@@ -43,6 +43,7 @@ from indexer.index_dir.layout import (
     GENERATIONS,
     MANIFEST,
     PREVIEWS,
+    RERANK,
     SEARCH,
     SPRITES,
     STAGING_PREFIX,
@@ -269,7 +270,9 @@ class IndexWriter:
         return generation
 
     def _write_staging(self) -> None:
-        """The vectors, the search index, the embedded catalog and the manifest, on disk in the staging folder."""
+        """The vectors, the search index (with its float16 re-ranking store, when large: written from the vectors
+        here, so removals and additions reach it), the embedded catalog and the manifest, on disk in the staging
+        folder."""
         counts = dict(self.session.execute(select(Video.status, func.count()).group_by(Video.status)).all())
         self.manifest.count = int(self.index.ntotal)
         self.manifest.videos = int(counts.get(VIDEO_INDEXED, 0))
@@ -279,14 +282,14 @@ class IndexWriter:
         self.manifest.index_type = choose_index_type(self.index.ntotal, self.index_type)
         self.manifest.extra["ann"] = index_params(self.manifest.index_type, int(self.index.ntotal), self.index.d)
         if self.manifest.index_type != "flat":
-            search_index = build_search_index(self.index, self.manifest.index_type)
+            search_index = build_search_index(self.index, self.manifest.index_type, folder=self.staging)
             faiss.write_index(search_index, str(self.staging / SEARCH))
         if not self.external_db:
             self.session.commit()
             self.session.close()
             self.engine.dispose()
         _write_durably(self.staging / MANIFEST, self.manifest.to_json().encode())
-        for name in (VECTORS, SEARCH, CATALOG):
+        for name in (VECTORS, SEARCH, RERANK, CATALOG):
             if (self.staging / name).exists():
                 _fsync_file(self.staging / name)
         _fsync_dir(self.staging)

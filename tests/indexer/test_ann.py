@@ -1,5 +1,5 @@
-"""Approximate indexes: IVF-PQ's recall, and its training on the GPU (which device trains, and that a build through the
-GPU plumbing saves the same CPU index).
+"""Approximate indexes: IVF-PQ's recall, which re-ranking store it gets, and its training on the GPU (which device
+trains, and that a build through the GPU plumbing saves the same CPU index).
 
 Without a GPU the plumbing still runs: FAISS is told it has one and "copies" the clustering index to it by
 returning the CPU index unchanged, so everything but the device itself is exercised here."""
@@ -121,3 +121,19 @@ def test_gpu_training_on_a_real_gpu(store):
     for index in (saved, on_cpu):
         _, found = tune_for_search(index).search(queries, 10)
         assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)]) >= 0.9
+
+
+def test_ivfpq_reranks_from_the_float16_file_once_float32_vectors_would_not_fit():
+    from indexer.index_dir.ann import RERANK_IN_MEMORY_MAX, index_params
+
+    fits = RERANK_IN_MEMORY_MAX // (512 * 4)
+    assert index_params("ivfpq", fits, 512)["refine"] == "flat"  # bit-exact scores while the vectors are small
+    assert index_params("ivfpq", fits + 1, 512)["refine"] == "float16"
+    assert index_params("ivfpq", 10_000_000, 512)["refine"] == "float16"
+    assert index_params("ivfpq", 1_000_000, 512)["k_factor"] == 32  # recall@10 0.993 at 1M
+    assert index_params("ivfpq", 10_000_000, 512)["k_factor"] == 64  # 32 gave 0.947 at 10M, 64 0.995
+
+
+def test_a_float16_store_needs_a_folder_to_be_written_to(store):
+    with pytest.raises(ValueError, match="folder"):
+        build_search_index(store, "ivfpq", refine="float16")
