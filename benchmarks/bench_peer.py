@@ -1,6 +1,7 @@
 """Against a peer: the same text queries on the same vectors through clip-retrieval's back end and vidseek.
 
     python benchmarks/bench_peer.py [--segments 10000,100000] [--clients 1,8] [--queries 200] [--k 20]
+                                    [--engines openvino,onnxruntime]
 
 Per size: a vidseek index dir of synthetic clustered vectors (exact inner-product Flat, forced), and a folder
 for clip-retrieval's `clip_back` holding the very same vectors in a FAISS IndexFlatIP (metadata: segment id,
@@ -14,7 +15,9 @@ text towers in float32 unless --text-precision says otherwise (vidseek's exact s
 candidates with exact re-scoring where the CPU has it). A
 top-K agreement check before timing shows both answer the same question. The same distinct captions then go
 to both (1 and 8 closed-loop clients, runs interleaved, warm-up first) and the table gives p50/p95/p99, q/s
-and the peer/vidseek ratios of p50 and p99 (above 1: vidseek is faster). Ends with one line of JSON.
+and the peer/vidseek ratios of p50 and p99 (above 1: vidseek is faster). --engines adds a vidseek server per
+engine (`vidseek serve --engine NAME`: the text tower on ONNX Runtime or OpenVINO, models.engines), up beside the
+other two on the same index and timed in turn with them, a row each. Ends with one line of JSON.
 
 clip-retrieval (pinned) lives in its own virtualenv, built on the first run (a few minutes) and reused:
 --peer-venv, default ~/.cache/vidseek/bench-peer-venv. torch, torchvision and faiss-cpu there are pinned to
@@ -37,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -156,6 +160,7 @@ def main() -> None:
     parser.add_argument("--peer-venv", type=Path, default=Path.home() / ".cache" / "vidseek" / "bench-peer-venv")
     parser.add_argument("--peer-metadata", choices=("parquet", "arrow"), default="parquet", help="clip_back's metadata store")
     parser.add_argument("--peer-jit", action=argparse.BooleanOptionalAction, default=True, help="clip_back's use_jit")
+    parser.add_argument("--engines", default="", help="`vidseek serve --engine` values, a vidseek server each beside the default")
     parser.add_argument(
         "--text-precision",
         default="float32",
@@ -191,6 +196,7 @@ def compare(args: argparse.Namespace) -> tuple[list[dict], dict]:
     peer_env = clean_env(**server_env, TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled")
     encoder = load_encoder(MODEL, "none", "cpu")
     rows, peer_info = [], {}
+    engines = [e for e in args.engines.split(",") if e]
     with tempfile.TemporaryDirectory(prefix="vidseek-bench-peer-") as tmp:
         weights = Path(tmp) / f"{MODEL}-none.pt"
         torch.save(encoder.model.state_dict(), weights)  # the peer loads vidseek's exact weights
@@ -199,13 +205,18 @@ def compare(args: argparse.Namespace) -> tuple[list[dict], dict]:
             _progress(started, f"{size} segments: building both indexes")
             index_dir, clip_back_kwargs = prepare_both(args, encoder, size, size_dir, weights, peer_python, peer_env)
             _progress(started, f"{size} segments: starting vidseek serve and clip_back")
-            with (
-                running_server(index_dir, vidseek_env, start_timeout_s=600) as (vidseek, _),
-                running_clip_back(peer_python, clip_back_kwargs, peer_env, size_dir) as (peer, peer_info),
-            ):
+            with ExitStack() as servers:
+                vidseek, _ = servers.enter_context(running_server(index_dir, vidseek_env, start_timeout_s=600))
+                on_engines = {
+                    f"vidseek:{engine}": servers.enter_context(
+                        running_server(index_dir, vidseek_env, start_timeout_s=600, args=("--engine", engine))
+                    )[0]
+                    for engine in engines
+                }
+                peer, peer_info = servers.enter_context(running_clip_back(peer_python, clip_back_kwargs, peer_env, size_dir))
                 if peer_info.get("torch_threads") not in (None, args.threads):
                     print(f"warning: clip_back runs torch with {peer_info['torch_threads']} threads", file=sys.stderr)
-                rows += timed_runs(args, vidseek, peer, pool, size, started)
+                rows += timed_runs(args, {"vidseek": vidseek, **on_engines}, peer, pool, size, started)
     _progress(started, "done")
     return rows, peer_info
 
@@ -234,31 +245,29 @@ def prepare_both(args, encoder, size: int, size_dir: Path, weights: Path, peer_p
     }
 
 
-def timed_runs(args, vidseek: str, peer: str, pool: list[str], size: int, started: float) -> list[dict]:
-    """With both servers up: the agreement check, the warm-up, then one row per client count (servers interleaved)."""
-    agreement = topk_agreement(vidseek, peer, pool[:AGREEMENT_QUERIES], args.k)
+def timed_runs(args, vidseeks: dict[str, str], peer: str, pool: list[str], size: int, started: float) -> list[dict]:
+    """With every server up (``vidseeks``: name -> base URL): the agreement check of each vidseek with the peer,
+    the warm-up, then one row per client count (servers interleaved, the same queries to each)."""
+    agreements = {name: topk_agreement(base, peer, pool[:AGREEMENT_QUERIES], args.k) for name, base in vidseeks.items()}
+    agreement = min(agreements.values())
     if agreement < MIN_AGREEMENT:
-        raise BenchPeerError(f"top-{args.k} overlap {agreement:.2f}: the two servers do not answer the same question")
+        raise BenchPeerError(f"top-{args.k} overlap {agreements}: the servers do not answer the same question")
     warmup, rest = plans_for(pool[AGREEMENT_QUERIES:], WARMUP_CLIENTS, WARMUP_CLIENTS * WARMUP_PER_CLIENT)
-    run_closed_loop(vidseek, warmup, vidseek_send(args.k))
+    for base in vidseeks.values():
+        run_closed_loop(base, warmup, vidseek_send(args.k))
     run_closed_loop(peer, warmup, peer_send(args.k))
+    servers = [(name, base, vidseek_send(args.k)) for name, base in vidseeks.items()] + [("clip_back", peer, peer_send(args.k))]
     rows = []
     for clients in args.clients:
         _progress(started, f"{size} segments: {clients} client(s), {args.queries} queries to each server")
         plans, rest = plans_for(rest, clients, args.queries)
-        measured = {}
-        for name, base, send in (("vidseek", vidseek, vidseek_send(args.k)), ("clip_back", peer, peer_send(args.k))):
-            measured[name] = latency_summary(*run_closed_loop(base, plans, send))
-        rows.append(
-            {
-                "segments": size,
-                "clients": clients,
-                **measured,
-                "p50_ratio": round(measured["clip_back"]["p50_ms"] / measured["vidseek"]["p50_ms"], 2),
-                "p99_ratio": round(measured["clip_back"]["p99_ms"] / measured["vidseek"]["p99_ms"], 2),
-                "topk_agreement": round(agreement, 3),
-            }
-        )
+        measured = {name: latency_summary(*run_closed_loop(base, plans, send)) for name, base, send in servers}
+        ratios = {}
+        for name in vidseeks:
+            suffix = "" if name == "vidseek" else f"_{name.partition(':')[2]}"
+            for q in ("p50", "p99"):
+                ratios[f"{q}_ratio{suffix}"] = round(measured["clip_back"][f"{q}_ms"] / measured[name][f"{q}_ms"], 2)
+        rows.append({"segments": size, "clients": clients, **measured, **ratios, "topk_agreement": round(agreement, 3)})
         print(f"measured {rows[-1]}", file=sys.stderr, flush=True)
     return rows
 
@@ -269,18 +278,17 @@ def print_table(rows: list[dict], args: argparse.Namespace, peer_info: dict) -> 
     print(
         f"{MODEL} text encoders with the same random weights on CPU, OMP_NUM_THREADS={args.threads} each, k={args.k}, "
         f"exact inner-product Flat on both; clip_back use_jit={args.peer_jit}, {args.peer_metadata} metadata, no dedup; "
-        f"vidseek text tower {args.text_precision}"
+        f"vidseek text tower {args.text_precision} (vidseek:NAME: served with --engine NAME)"
     )
-    print(f"{'':18}{'vidseek':^35}{'clip_back':^35}{'clip_back/vidseek':^18}")
-    head = f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'q/s':>7} "
-    print(f"{'segments':>9} {'clients':>7} {head}{head}{'p50':>8} {'p99':>8} {'top-k':>6}")
+    head = f"{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'q/s':>7}"
+    print(f"{'segments':>9} {'clients':>7} {'server':>18} {head} {'clip_back/this p50':>18} {'p99':>6} {'top-k':>6}")
     for r in rows:
-        cells = ""
-        for name in ("vidseek", "clip_back"):
+        for name in [n for n in r if n.startswith("vidseek")] + ["clip_back"]:
             m = r[name]
-            cells += f"{m['p50_ms']:>8.1f} {m['p95_ms']:>8.1f} {m['p99_ms']:>8.1f} {m['qps']:>7.1f} "
-        ratios = f"{r['p50_ratio']:>8.2f} {r['p99_ratio']:>8.2f} {r['topk_agreement']:>6.2f}"
-        print(f"{r['segments']:>9} {r['clients']:>7} {cells}{ratios}")
+            suffix = "" if name == "vidseek" else f"_{name.partition(':')[2]}"
+            ratios = f"{r[f'p50_ratio{suffix}']:>18.2f} {r[f'p99_ratio{suffix}']:>6.2f}" if name != "clip_back" else f"{'':>25}"
+            cells = f"{m['p50_ms']:>8.1f} {m['p95_ms']:>8.1f} {m['p99_ms']:>8.1f} {m['qps']:>7.1f}"
+            print(f"{r['segments']:>9} {r['clients']:>7} {name:>18} {cells} {ratios} {r['topk_agreement']:>6.2f}")
     print("ratio > 1: vidseek answers faster; top-k: share of the top-k results both servers agree on before timing")
     vidseek_env = {k: v for k, v in sorted(os.environ.items()) if k.startswith("VIDSEEK_")}
     if vidseek_env:
@@ -291,6 +299,7 @@ def print_table(rows: list[dict], args: argparse.Namespace, peer_info: dict) -> 
         "k": args.k,
         "threads": args.threads,
         "text_precision": args.text_precision,
+        "engines": [e for e in args.engines.split(",") if e],
         "vidseek_env": vidseek_env,
         "peer": {**peer_info, "use_jit": args.peer_jit, "metadata": args.peer_metadata, "deduplicate": False},
         "rows": rows,

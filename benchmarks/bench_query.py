@@ -21,9 +21,10 @@ batches concurrent queries so; 8 closed-loop clients make batches of about 8); h
 query. The goal: server CPU per query <= 1.25x that (HTTP, JSON, batching and catalog overhead <= 25 %).
 
 --engines passes `vidseek serve --engine NAME` where the server has that option (skipped with a message where it does
-not, or rejects the name); pure compute is measured with the torch encoder only. The default precisions skip bfloat16
-on a CPU without native bfloat16 (emulated there, slower than float32). Exact (flat) indexes scan in bfloat16 with
-exact re-scoring where the CPU has it, whatever the text precision. Ends with one line of JSON.
+not, or rejects the name); pure compute is measured with the encoder that server embeds with. The default
+precisions skip bfloat16 on a CPU without native bfloat16 (emulated there, slower than float32). Exact (flat)
+indexes scan in bfloat16 with exact re-scoring where the CPU has it, whatever the text precision. Ends with one
+line of JSON.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from app.services import query_encoder  # noqa: E402
 from app.services.fusion import POOL as TEXT_POOL  # noqa: E402
 from app.services.search import candidate_pool  # noqa: E402
 from app.settings import Settings  # noqa: E402
@@ -159,7 +161,7 @@ def serve_and_measure(index_dir: Path, args, text: str, engine: str, serve: tupl
             print(f"skipped engine {engine} ({text}): {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
             return []
         reader = stack.enter_context(closing(open_index(index_dir)))
-        text_encoder = text_encoder_at(encoder, text) if engine in ("default", "torch") else None
+        text_encoder = text_encoder_at(encoder, text) if engine == "default" else query_encoder(encoder, engine, text)
         for mode in args.modes:  # warm-up: the first batches, the full-text statements
             measure(base, server, 2, [next(queries) for _ in range(WARMUP_PER_MODE)], mode)
         for clients, count in zip(counts, per_run):

@@ -8,17 +8,19 @@ the matched words marked (:func:`snippet_of`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from indexer import IndexReader
+from indexer import IndexReader, SegmentRecord
 from indexer.index_dir.text import END_MARK, MARK
 
 RRF_K = 60
 POOL = 200  # the visual and the text candidates a fused ranking is made of, each
 VISUAL = "visual"
+_MARKS = re.compile(f"({re.escape(MARK)}|{re.escape(END_MARK)})")
 
 
 @dataclass(frozen=True)
@@ -34,16 +36,16 @@ def snippet_of(marked: str) -> Snippet:
     out: list[str] = []
     marks = []
     length, start = 0, None
-    for char in marked:
-        if char == MARK:
+    for piece in _MARKS.split(marked):  # a hybrid query reads up to POOL snippets: by runs of text, not characters
+        if piece == MARK:
             start = length
-        elif char == END_MARK:
+        elif piece == END_MARK:
             if start is not None and length > start:
                 marks.append((start, length))
             start = None
-        else:
-            out.append(char)
-            length += 1
+        elif piece:
+            out.append(piece)
+            length += len(piece)
     return Snippet("".join(out), tuple(marks))
 
 
@@ -59,18 +61,21 @@ class Fused:
 
 
 def text_ranking(
-    reader: IndexReader, query: str, visual: list[tuple[int, float]], allowed: Callable[[int], bool]
+    reader: IndexReader,
+    query: str,
+    visual: list[tuple[int, float]],
+    allowed: Callable[[int], bool],
+    records: Mapping[int, SegmentRecord],
 ) -> list[tuple[int, str, Snippet]]:
     """The segments the words ``query`` match, best first, each once: (segment id, source, snippet). A cue names its
-    segment; a name or title the video's best segment among ``visual`` (ranked (id, cosine)), else its first.
-    Segments ``allowed`` refuses (a filter) are left out."""
+    segment; a name or title the video's best segment among ``visual`` (ranked (id, cosine); ``records``: their
+    catalog records, by id, as the caller read them), else its first. Segments ``allowed`` refuses (a filter) are
+    left out."""
     hits = reader.search_texts(query, POOL)
     if not hits:
         return []
-    visual_ids = [i for i, _ in visual]
-    records = reader.segments(visual_ids)
     best_of_video: dict[int, int] = {}
-    for segment_id in visual_ids:
+    for segment_id, _ in visual:
         record = records.get(segment_id)
         if record is not None:
             best_of_video.setdefault(record.video_id, segment_id)
@@ -114,11 +119,17 @@ def fuse(
     return [Fused(i, scores[i], cosines[i] if i in cosines else cosine(i), tuple(matched[i]), snippets.get(i)) for i in ranked]
 
 
-def stored_cosine(reader: IndexReader, vector: np.ndarray) -> Callable[[int], float]:
-    """A segment's cosine with ``vector`` from its stored vector (0 for one without: an external catalog mid-update)."""
+def stored_cosine(reader: IndexReader, vector: Callable[[], np.ndarray]) -> Callable[[int], float]:
+    """A segment's cosine with the query's vector (``vector()``: asked only when a row needs it, once) from its
+    stored vector (0 for one without: an external catalog mid-update)."""
+    query: list[np.ndarray] = []
 
     def cosine(segment_id: int) -> float:
         stored = reader.segment_vector(segment_id)
-        return 0.0 if stored is None else float(np.asarray(stored, dtype=np.float32) @ vector)
+        if stored is None:
+            return 0.0
+        if not query:
+            query.append(vector())
+        return float(np.asarray(stored, dtype=np.float32) @ query[0])
 
     return cosine

@@ -14,7 +14,7 @@ those candidates, so every page of one search is cut from the same list while ``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,6 +23,7 @@ from app.batching import QueryEncoder, Scored
 from app.errors import NotFoundError
 from app.services.current_index import CurrentIndex
 from app.services.fusion import VISUAL, Snippet, fuse, stored_cosine, text_ranking
+from app.services.records import RecordCache
 from indexer import PHOTO_KIND, VIDEO_KIND, IndexReader, SegmentRecord, VideoFilter
 from indexer.clips import decode_resampling, decode_short_side, image_frame
 from models import VideoEncoder
@@ -83,6 +84,7 @@ class Timeline:
 
 Rows = list[Hit] | list[VideoHits]
 Ranked = tuple[Rows, int]  # one page of rows, and how many rows match in all (see candidate_rows)
+Records = Callable[[Iterable[int]], dict[int, SegmentRecord]]  # segment ids -> the catalog's records of them, by id
 
 
 class SegmentSearch:
@@ -93,6 +95,11 @@ class SegmentSearch:
         self.index = index
         self.encoder = encoder
         self.queries = queries
+        self.records = RecordCache()
+
+    def records_of(self, reader: IndexReader) -> Records:
+        """``reader.segments``, through the server's record cache (:mod:`~app.services.records`)."""
+        return lambda ids: self.records.records(reader, ids)
 
     def text(
         self,
@@ -120,16 +127,18 @@ class SegmentSearch:
         def search(n: int, skip: int) -> Scored:
             return self.queries.search(reader, query, n, skip, min_score, allowed=allowed)
 
+        fetch = self.records_of(reader)
         if ranking == VISUAL and sort == RELEVANCE:
-            return paged(reader, search, k, offset, group, min_score)
+            return paged(fetch, search, k, offset, group, min_score)
         check_group(group)
         pool = candidate_pool(offset + k)
         visual, total = search(pool, 0) if ranking != "text" else ([], 0)
+        records = fetch(i for i, _ in visual)  # read once: the words' ranking and the rows both use them
         holds = (lambda _: True) if allowed is None else (lambda i: _holds(allowed, i))
-        words = text_ranking(reader, query, visual, holds) if ranking != VISUAL else []
-        cosine = stored_cosine(reader, self.queries.encode(query))
+        words = text_ranking(reader, query, visual, holds, records) if ranking != VISUAL else []
+        cosine = stored_cosine(reader, lambda: self.queries.encode(query))
         fused = fuse(visual, words, cosine, text_weight, use_visual=ranking != "text")
-        records = reader.segments(f.segment_id for f in fused)
+        records.update(fetch(f.segment_id for f in fused if f.segment_id not in records))
         hits = [
             Hit(records[f.segment_id], f.cosine, matched=f.matched, snippet=f.snippet)
             for f in fused
@@ -159,7 +168,7 @@ class SegmentSearch:
         def search(n: int, skip: int) -> Scored:
             return self.queries.search_vector(reader, vector, n, skip, min_score, allowed=allowed)
 
-        return paged(reader, search, k, offset, group, min_score)
+        return paged(self.records_of(reader), search, k, offset, group, min_score)
 
     def like(
         self,
@@ -188,7 +197,7 @@ class SegmentSearch:
                 total -= 1  # the total counted the query segment too
             return others[skip : skip + n], max(0, total)
 
-        rows, total = paged(reader, search, k, offset, group, min_score)
+        rows, total = paged(self.records_of(reader), search, k, offset, group, min_score)
         return record, rows, total
 
     def image(
@@ -228,7 +237,7 @@ class SegmentSearch:
         def search(n: int, skip: int) -> Scored:
             return self.queries.search(reader, query, n, skip, None, allowed=allowed)
 
-        rows, _ = candidate_rows(reader, search, 1, "video", None)
+        rows, _ = candidate_rows(self.records_of(reader), search, 1, "video", None)
         mine = next((row.moments for row in rows if row.best.segment.video_id == video_id), [])
         return Timeline(video_id, video.title, scored, mine)
 
@@ -276,7 +285,7 @@ def candidate_pool(wanted: int) -> int:
 
 
 def paged(
-    reader: IndexReader,
+    records: Records,
     search: Callable[[int, int], Scored],
     k: int,
     offset: int,
@@ -284,17 +293,18 @@ def paged(
     min_score: float | None,
 ) -> Ranked:
     """One page of rows: ``search(n, skip)`` answers ``n`` scored segments from rank ``skip`` and how many match.
-    Segments page as the index ranks them; moments and videos page over :func:`candidate_rows`."""
+    Segments page as the index ranks them; moments and videos page over :func:`candidate_rows`; ``records`` reads
+    the catalog."""
     check_group(group)
     if group == "segment":
         scored, total = search(k, offset)
-        return hits_of(reader, scored), total
-    rows, total = candidate_rows(reader, search, offset + k, group, min_score)
+        return hits_of(records, scored), total
+    rows, total = candidate_rows(records, search, offset + k, group, min_score)
     return rows[offset : offset + k], total
 
 
 def candidate_rows(
-    reader: IndexReader, search: Callable[[int, int], Scored], wanted: int, group: str, min_score: float | None
+    records: Records, search: Callable[[int, int], Scored], wanted: int, group: str, min_score: float | None
 ) -> Ranked:
     """Every moment (or video) among a query's candidates, best first, and how many there are in all: exact when the
     candidates hold every matching segment, else those rows plus the matching segments ranked below them (each at
@@ -305,7 +315,7 @@ def candidate_rows(
     while True:
         scored, total = search(pool, 0)
         floor = min_score if min_score is not None else match_floor([s for _, s in scored])
-        rows = moments_of(hits_of(reader, scored), floor)
+        rows = moments_of(hits_of(records, scored), floor)
         if group == "video":
             rows = videos_of(rows)
         complete = len(scored) >= total
@@ -381,8 +391,8 @@ def _holds(ids: np.ndarray, segment_id: int) -> bool:
     return at < len(ids) and int(ids[at]) == segment_id
 
 
-def hits_of(reader: IndexReader, scored: list[tuple[int, float]]) -> list[Hit]:
+def hits_of(records: Records, scored: list[tuple[int, float]]) -> list[Hit]:
     """Scored segment ids as hits, with their catalog records."""
-    records = reader.segments(i for i, _ in scored)
+    found = records(i for i, _ in scored)
     # A vector whose catalog row is gone (external catalog mid-update) is skipped, never shown broken.
-    return [Hit(records[i], s) for i, s in scored if i in records]
+    return [Hit(found[i], s) for i, s in scored if i in found]

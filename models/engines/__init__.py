@@ -43,8 +43,14 @@ _TORCH_PRECISIONS = {IMAGE: ("float32", "bfloat16"), TEXT: ("float32", "bfloat16
 # AVX512-BF16/VNNI cores, interleaved (benchmarks/bench_index.py --engines-only), encode-only frames/s over torch
 # bfloat16: onnxruntime float32 0.71, int8 1.31; openvino float32 0.84, bfloat16 1.71, int8 2.43 (an earlier
 # run: openvino bfloat16 1.22); torch float32 ~0.25. bfloat16 stays torch's for now: openvino's lead there was
-# 1.2-1.7x on a loaded machine, and it would change every default build's vectors. The text tower keeps torch,
-# whose queries are cut to their own length (models.encoder).
+# 1.2-1.7x on a loaded machine, and it would change every default build's vectors.
+# The text tower (queries, cut to their own length by every engine): a batch of 8 captions on the server's one query
+# thread, interleaved, two runs, ms per batch wall / CPU: torch bfloat16 31 / 25 and 95 / 31 (a loaded run); openvino
+# bfloat16 18 / 18 and 67 / 22 (1.4-1.7x); torch int8 35 / 32 and 142 / 43, onnxruntime int8 17 / 14 and 48 / 16
+# (2.1-3.0x), openvino int8 0.4-0.5x (its dynamically quantised graph); float32: torch 76 / 72 and 248 / 79,
+# onnxruntime 39 / 36 and 117 / 37 (2.0-2.1x), openvino 41 / 33 and 127 / 37. auto still takes torch for the text
+# tower: openvino for bfloat16 and onnxruntime for int8 and float32 are the measured choices, once the tests that
+# pin the default query encoder to torch (tests/app/test_batching.py, tests/models/test_engines.py) follow.
 _FASTEST = {
     (IMAGE, "float32"): (ort.ENGINE, ov.ENGINE, "torch"),
     (IMAGE, "bfloat16"): ("torch",),
