@@ -18,7 +18,7 @@ DOCKERFILES = ("docker/Dockerfile.cpu", "docker/Dockerfile.cuda")
 # Both images install what `make setup` installs: the torch pins, then the package, under the tested lock.
 INSTALL_STEPS = (
     r"pip install .*--constraint requirements/constraints\.txt --requirement requirements/torch\.txt",
-    r"pip install --constraint requirements/constraints\.txt '\.\[postgres\]'",
+    r"pip install --constraint requirements/constraints\.txt '\.\[postgres(,cpu)?\]'",  # the CPU image: the cpu engines too
 )
 
 
