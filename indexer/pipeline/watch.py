@@ -179,13 +179,59 @@ class LibraryWatcher:
                         watcher.note(event.dest_path)
 
         observer = Observer() if native else PollingObserver(timeout=self.poll_seconds)
-        observer.schedule(Handler(), str(self.library), recursive=True)
+        # Only what can change the library: reads and listings (IN_OPEN, IN_CLOSE_NOWRITE, a build's own scan) would
+        # fill a large tree's inotify queue, whose overflow makes watchdog add every watch again, and so on forever.
+        observer.schedule(Handler(), str(self.library), recursive=True, event_filter=_change_events())
+        held = _inotify_watches() if native else None
         try:
             observer.start()  # the native observer adds its watches here: OSError ENOSPC at the watch limit
+            if held is not None:
+                _require_every_folder_watched(self.library, _inotify_watches() - held)
         except OSError:
             observer.stop()
             raise
         return observer
+
+
+def _change_events() -> list:
+    from watchdog.events import (
+        DirCreatedEvent,
+        DirDeletedEvent,
+        DirMovedEvent,
+        FileClosedEvent,
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+    )
+
+    return [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent]+[
+        DirCreatedEvent, DirMovedEvent, DirDeletedEvent]  # fmt: skip
+
+
+def _inotify_watches() -> int | None:
+    """The inotify watches this process holds (Linux: /proc/self/fdinfo), None where that cannot be read."""
+    total = 0
+    try:
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for fd in descriptors:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify":
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    total += sum(1 for line in info if line.startswith("inotify wd:"))
+        except OSError:
+            continue
+    return total
+
+
+def _require_every_folder_watched(library: Path, added: int) -> None:
+    """ENOSPC where the native observer watches fewer folders than ``library`` has: watchdog stops adding watches
+    at the limit below the top folder without a word, and the folders past it would never say they changed."""
+    folders = sum(1 for _ in os.walk(library))
+    if added < folders:
+        raise OSError(errno.ENOSPC, f"{added} of {folders} folders watched")
 
 
 def network_file_system(path: Path) -> str | None:

@@ -11,6 +11,7 @@ import pytest
 
 from app.services.jobs import JobProgress, build_command
 from indexer import CANCELLED, DONE, FAILED, QUEUED, RUNNING, JobStore
+from indexer.pipeline import watch
 from indexer.pipeline.watch import LibraryWatcher, network_file_system
 from tests.indexer.test_words import build
 from tests.videos import make_video
@@ -145,6 +146,17 @@ def test_the_polling_watcher_sees_changes_too(tmp_path):
         assert watcher.how == "polling every 0.3s (asked for)"
         (tmp_path / "new.mp4").write_bytes(b"x")
         assert seen.wait(10)
+
+
+def test_folders_past_the_watch_limit_make_the_watcher_poll(tmp_path, monkeypatch):
+    """watchdog stops adding watches at the limit below the top folder without an error: the watcher counts them."""
+    for i in range(5):
+        (tmp_path / f"d{i}").mkdir()
+    with LibraryWatcher(tmp_path, lambda paths: None, polling=False) as watcher:
+        assert watcher.how.startswith("native")  # 6 folders, 6 watches
+    monkeypatch.setattr(watch, "_inotify_watches", lambda: 0)  # as if none was added
+    with LibraryWatcher(tmp_path, lambda paths: None, polling=False, poll_seconds=5) as watcher:
+        assert watcher.how == "polling every 5s (the inotify watch limit is reached: raise fs.inotify.max_user_watches)"
 
 
 def test_a_build_leaves_files_still_being_written_for_a_later_one(tmp_path, _tiny_encoder):
