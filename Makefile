@@ -13,7 +13,7 @@ CONSTRAINTS := requirements/constraints.txt
 # Real-world test videos (tests/realdata.py): `make testdata` fetches them here once, `make test` points the tests at them.
 VIDSEEK_TESTDATA ?= $(HOME)/.cache/vidseek-testdata
 
-.PHONY: help setup serve demo index test testdata lint lock clean bench-index bench-query bench-ann bench-finetune bench-prompting bench-peer bench-fast-seek bench-previews
+.PHONY: help setup serve demo index test testdata lint lock clean bench-index bench-query bench-ann bench-finetune bench-prompting bench-peer bench-fast-seek bench-previews bench-watch bench-ann-10m
 
 help:
 	@echo "make serve LIBRARY=/path/to/videos [MODEL=ViT-B-32 PRETRAINED=openai|/path/weights.pt]  index + serve on http://$(HOST):$(PORT)/"
@@ -89,6 +89,12 @@ bench-fast-seek: setup
 
 bench-previews: setup
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_previews.py $(BENCH_ARGS)
+
+bench-ann-10m: setup  # the 1M and 10M rows, vectors generated into a float16 file (~12 GB in /tmp, ~30 min)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_ann.py --sizes '' --big 1000000,10000000 $(BENCH_ARGS)
+
+bench-watch: setup
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_watch.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache tests/artifacts
