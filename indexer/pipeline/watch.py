@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class LibraryWatcher:
     def _observe(self, native: bool):
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
-        from watchdog.observers.polling import PollingObserver
+        from watchdog.observers.polling import PollingObserverVFS
 
         watcher = self
 
@@ -178,7 +179,10 @@ class LibraryWatcher:
                     if getattr(event, "dest_path", ""):
                         watcher.note(event.dest_path)
 
-        observer = Observer() if native else PollingObserver(timeout=self.poll_seconds)
+        if native:
+            observer = Observer()
+        else:  # its snapshots keep what they compare of each file, not a whole stat result: ~half the memory
+            observer = PollingObserverVFS(stat=_lean_stat, listdir=os.scandir, polling_interval=self.poll_seconds)
         # Only what can change the library: reads and listings (IN_OPEN, IN_CLOSE_NOWRITE, a build's own scan) would
         # fill a large tree's inotify queue, whose overflow makes watchdog add every watch again, and so on forever.
         observer.schedule(Handler(), str(self.library), recursive=True, event_filter=_change_events())
@@ -191,6 +195,21 @@ class LibraryWatcher:
             observer.stop()
             raise
         return observer
+
+
+class _Stat(NamedTuple):
+    """What watchdog's polling snapshots compare of a file (``DirectorySnapshot``): a stat result keeps ~20 fields."""
+
+    st_ino: int
+    st_dev: int
+    st_mode: int
+    st_mtime: float
+    st_size: int
+
+
+def _lean_stat(path: str) -> _Stat:
+    st = os.stat(path)
+    return _Stat(st.st_ino, st.st_dev, st.st_mode, st.st_mtime, st.st_size)
 
 
 def _change_events() -> list:
