@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.browser, needs_chromium]
 @pytest.fixture()
 def jobs_url(built_index, tmp_path, _tiny_encoder):
     index_dir = tmp_path / "index"
-    shutil.copytree(built_index, index_dir)
+    shutil.copytree(built_index, index_dir, ignore=shutil.ignore_patterns("jobs.sqlite*"))  # others' tests' jobs
     url, stop = serve(index_dir, _tiny_encoder)
     yield url, index_dir
     stop()
