@@ -187,8 +187,9 @@ def _transcriber(args: argparse.Namespace, device: str, published):
         return None
     from indexer.texts import FasterWhisper
 
-    folder, language = (args.transcribe, args.transcribe_language) if args.transcribe else (None, None)
-    if folder is None:
+    if args.transcribe:
+        folder, language = args.transcribe, args.transcribe_language
+    else:
         folder, language = Path(recorded["model_dir"]), args.transcribe_language or recorded.get("language")
     where = "cuda" if device.startswith("cuda") else device if device == "auto" else "cpu"
     try:
@@ -258,7 +259,9 @@ def _scope(args: argparse.Namespace, published) -> dict:
     ``published`` index was built (its manifest records them), so a job's or the watcher's build keeps to them."""
     photos = True if args.photos else False if args.no_photos else None
     chosen = dict(index_type=args.index_type, extensions=args.extensions, photos=photos, previews=args.previews)
-    recorded = {} if published is None else published.extra.get("scope", {})  # indexer.pipeline.options.SCOPE_KEY
+    from indexer.pipeline.options import SCOPE_KEY
+
+    recorded = {} if published is None else published.extra.get(SCOPE_KEY, {})
     for name, value in recorded.items():
         if name in chosen and chosen[name] is None and value is not None:
             chosen[name] = frozenset(value) if name == "extensions" else value

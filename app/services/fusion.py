@@ -119,17 +119,11 @@ def fuse(
     return [Fused(i, scores[i], cosines[i] if i in cosines else cosine(i), tuple(matched[i]), snippets.get(i)) for i in ranked]
 
 
-def stored_cosine(reader: IndexReader, vector: Callable[[], np.ndarray]) -> Callable[[int], float]:
-    """A segment's cosine with the query's vector (``vector()``: asked only when a row needs it, once) from its
-    stored vector (0 for one without: an external catalog mid-update)."""
-    query: list[np.ndarray] = []
+def stored_cosine(reader: IndexReader, vector: np.ndarray) -> Callable[[int], float]:
+    """A segment's cosine with ``vector`` from its stored vector (0 for one without: an external catalog mid-update)."""
 
     def cosine(segment_id: int) -> float:
         stored = reader.segment_vector(segment_id)
-        if stored is None:
-            return 0.0
-        if not query:
-            query.append(vector())
-        return float(np.asarray(stored, dtype=np.float32) @ query[0])
+        return 0.0 if stored is None else float(np.asarray(stored, dtype=np.float32) @ vector)
 
     return cosine

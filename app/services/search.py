@@ -136,7 +136,7 @@ class SegmentSearch:
         records = fetch(i for i, _ in visual)  # read once: the words' ranking and the rows both use them
         holds = (lambda _: True) if allowed is None else (lambda i: _holds(allowed, i))
         words = text_ranking(reader, query, visual, holds, records) if ranking != VISUAL else []
-        cosine = stored_cosine(reader, lambda: self.queries.encode(query))
+        cosine = stored_cosine(reader, self.queries.encode(query))  # the query's vector: from the encoder's cache
         fused = fuse(visual, words, cosine, text_weight, use_visual=ranking != "text")
         records.update(fetch(f.segment_id for f in fused if f.segment_id not in records))
         hits = [

@@ -26,7 +26,6 @@ NETWORK_FILE_SYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "sshfs", "9p", "afs", "ceph", "glusterfs", "fuse.glusterfs"}
 )
 MAX_WAIT_SECONDS = 60.0  # a settled change waits at most this long for others still being written
-NOTED = ("created", "modified", "moved", "deleted", "closed")  # watchdog event types that may change the library
 OnChange = Callable[[list[Path]], None]
 """Called (on the watcher's own thread) with the paths that changed, once all of them have settled."""
 
@@ -172,12 +171,10 @@ class LibraryWatcher:
         watcher = self
 
         class Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:
-                # A folder's own "modified" says only that its entries changed: their events say which.
-                if event.event_type in NOTED and not (event.is_directory and event.event_type == "modified"):
-                    watcher.note(event.src_path)
-                    if getattr(event, "dest_path", ""):
-                        watcher.note(event.dest_path)
+            def on_any_event(self, event) -> None:  # one of _change_events(): the observer drops the others
+                watcher.note(event.src_path)
+                if getattr(event, "dest_path", ""):
+                    watcher.note(event.dest_path)
 
         if native:
             observer = Observer()
@@ -213,6 +210,8 @@ def _lean_stat(path: str) -> _Stat:
 
 
 def _change_events() -> list:
+    """The events that may change the library. Not reads and listings (opened, closed without writing), nor a
+    folder's own "modified", which says only that its entries changed: their events say which."""
     from watchdog.events import (
         DirCreatedEvent,
         DirDeletedEvent,
@@ -224,8 +223,8 @@ def _change_events() -> list:
         FileMovedEvent,
     )
 
-    return [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent]+[
-        DirCreatedEvent, DirMovedEvent, DirDeletedEvent]  # fmt: skip
+    files = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent]
+    return [*files, DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
 
 
 def _inotify_watches() -> int | None:
