@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,11 +40,10 @@ POOL_DEPTH = 4  # ... at least this many per row wanted (offset + k), so that ad
 MAX_POOL = 16_384  # the most candidates one page looks at
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """A scored segment, or a moment: ``segment`` is the best segment (its poster; its id for "more like this"),
     ``score`` its cosine with the query, ``span`` the moment's (start, end) when it merged ``segments`` > 1
-    segments."""
+    segments. A named tuple, as :class:`~indexer.SegmentRecord` is: one is built for each of a query's candidates."""
 
     segment: SegmentRecord
     score: float
@@ -364,7 +364,7 @@ def _moment(run: list[tuple[int, Hit]]) -> tuple[int, Hit]:
     span = (min(h.segment.start for _, h in run), max(h.segment.end for _, h in run))
     matched = tuple(dict.fromkeys(m for _, h in sorted(run, key=lambda rh: rh[0]) for m in h.matched))
     snippet = best.snippet or next((h.snippet for _, h in sorted(run, key=lambda rh: rh[0]) if h.snippet), None)
-    return rank, replace(best, span=span, segments=len(run), matched=matched, snippet=snippet)
+    return rank, best._replace(span=span, segments=len(run), matched=matched, snippet=snippet)
 
 
 def videos_of(moments: list[Hit]) -> list[VideoHits]:
