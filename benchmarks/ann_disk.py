@@ -12,6 +12,11 @@ reboot: every candidate row a disk read) and again warm, reporting p50, p99, rec
 its anonymous and file-backed parts, VmHWM). File-backed resident pages are the store's page cache mapped into the
 process: the kernel reclaims them under pressure; the anonymous part is the server's own. Chunks are read with
 plain reads (not a memory map) and dropped from the page cache after use, so the bench itself stays near 2 GB.
+
+With filters (bench_ann's ``--filters``: its random video facets for n), the serving process then searches warm
+once more, each query unfiltered and under each filter in turn (as bench_ann's filtered rows: the allowed ids go to
+``search_batch``, whose IVF-PQ candidates are re-ranked from the mapped float16 store), against each filter's exact
+top 10 among its allowed vectors from the same chunked pass as the ground truth. Index label ``ivf-mm``.
 """
 
 from __future__ import annotations
@@ -84,22 +89,30 @@ class StoreRows:
             os.close(fd)
 
 
-def exact_top(rows: StoreRows, queries: np.ndarray, k: int = 11) -> tuple[np.ndarray, np.ndarray]:
-    """(scores, rows) of each query's exact top ``k`` over every stored vector, a chunk at a time."""
-    best_scores = torch.full((len(queries), 0), -torch.inf)
-    best_rows = torch.zeros((len(queries), 0), dtype=torch.int64)
+def exact_top(rows: StoreRows, queries: np.ndarray, k: int = 11, allowed=()) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(scores, rows) of each query's exact top ``k`` over every stored vector, then over each of ``allowed`` (sorted
+    row numbers) in turn, all in one pass a chunk at a time."""
+    masks = [None]
+    for ids in allowed:
+        mask = np.zeros(len(rows), bool)
+        mask[ids] = True
+        masks.append(torch.from_numpy(mask))
+    best = [(torch.full((len(queries), 0), -torch.inf), torch.zeros((len(queries), 0), dtype=torch.int64)) for _ in masks]
     q = torch.from_numpy(queries)
     for start in range(0, len(rows), READ_ROWS):
         scores = q @ torch.from_numpy(rows[start : start + READ_ROWS]).T
-        merged = torch.cat([best_scores, scores], dim=1)
-        at = torch.cat([best_rows, torch.arange(start, start + scores.shape[1]).expand(len(queries), -1)], dim=1)
-        top = torch.topk(merged, k, dim=1)
-        best_scores, best_rows = top.values, torch.gather(at, 1, top.indices)
-    return best_scores.numpy(), best_rows.numpy()
+        at = torch.arange(start, start + scores.shape[1]).expand(len(queries), -1)
+        for i, mask in enumerate(masks):
+            picked = scores if mask is None else scores.masked_fill(~mask[start : start + scores.shape[1]], -torch.inf)
+            merged, merged_at = torch.cat([best[i][0], picked], dim=1), torch.cat([best[i][1], at], dim=1)
+            top = torch.topk(merged, min(k, merged.shape[1]), dim=1)
+            best[i] = (top.values, torch.gather(merged_at, 1, top.indices))
+    return [(scores.numpy(), at.numpy()) for scores, at in best]
 
 
-def bench_disk(args, n: int, folder: Path) -> dict:
-    """One out-of-core row (see the module docstring); ``folder`` is left holding the index and its store."""
+def bench_disk(args, n: int, folder: Path, filters: tuple[list[str], list[np.ndarray]] = ([], [])) -> dict:
+    """One out-of-core row (see the module docstring), with its filtered rows under ``"filtered"`` for ``filters``
+    (names, allowed ids: bench_ann.facet_filters); ``folder`` is left holding the index and its store."""
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     write_rerank_chunks(folder / RERANK, (n, args.dim), clustered_chunks(n, args.dim, max(50, n // 1000), seed=0))
@@ -108,7 +121,8 @@ def bench_disk(args, n: int, folder: Path) -> dict:
     picked = np.sort(np.random.default_rng(1).choice(n, args.queries, replace=False))
     queries = rows[picked] + args.query_noise * np.random.default_rng(2).normal(size=(args.queries, args.dim)).astype(np.float32)
     started = time.perf_counter()
-    truth_scores, truth = exact_top(rows, queries)
+    names, allowed = filters
+    (truth_scores, truth), *filtered_truth = exact_top(rows, queries, allowed=allowed)
     log(
         f"n={n}: ground truth in {time.perf_counter() - started:.0f} s; mean true score @1 {truth_scores[:, 0].mean():.3f} "
         f"@10 {truth_scores[:, 9].mean():.3f} @11 {truth_scores[:, 10].mean():.3f}"
@@ -125,6 +139,8 @@ def bench_disk(args, n: int, folder: Path) -> dict:
     np.save(folder / "queries.npy", queries)
     np.save(folder / "truth.npy", truth[:, :10])
     (folder / "ann.json").write_text(json.dumps(params))
+    (folder / "filters.json").write_text(json.dumps(names))
+    np.savez(folder / "filters.npz", *allowed, *[top[:, :10] for _, top in filtered_truth])
     for name in (RERANK, SEARCH):  # the serving process starts with nothing of the index in the page cache
         fd = os.open(folder / name, os.O_RDONLY)
         os.fsync(fd)
@@ -156,7 +172,8 @@ def serve(folder: Path, threads: int) -> dict:
     set_intra_op_threads(threads)
     imported = memory()
     started = time.perf_counter()
-    search = open_search(folder, "ivfpq", json.loads((folder / "ann.json").read_text()), native_bfloat16())
+    params = json.loads((folder / "ann.json").read_text())
+    search = open_search(folder, "ivfpq", params, native_bfloat16())
     open_s = time.perf_counter() - started
     opened = memory()
     queries, truth = np.load(folder / "queries.npy"), np.load(folder / "truth.npy")
@@ -170,6 +187,7 @@ def serve(folder: Path, threads: int) -> dict:
             found.append({i for i, _ in hits})
         passes.append(latencies)
     recall = float(np.mean([len(f & set(t.tolist())) / 10 for f, t in zip(found, truth)]))
+    filtered = filtered_rows(folder, search, queries, params)
     after = memory()
     return {
         "open_s": round(open_s, 2),
@@ -185,7 +203,53 @@ def serve(folder: Path, threads: int) -> dict:
         "rss_python_mb": before["VmRSS"],
         "rss_imported_mb": imported["VmRSS"],
         "rss_opened_mb": opened["VmRSS"],
+        "filtered": filtered,
     }
+
+
+def filtered_rows(folder: Path, search, queries: np.ndarray, params: dict) -> list[dict]:
+    """The warm searches again, each query unfiltered and under each saved filter in turn (bench_ann's rows)."""
+    names = ["none", *json.loads((folder / "filters.json").read_text())]
+    if len(names) == 1:
+        return []
+    saved = np.load(folder / "filters.npz")
+    arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    allowed, truth = [None, *arrays[: len(names) - 1]], [np.load(folder / "truth.npy"), *arrays[len(names) - 1 :]]
+    for ids in allowed[1:]:
+        ids.flags.writeable = False  # as IndexReader.segment_ids gives them
+    latencies, recalls, first = [[] for _ in names], [[] for _ in names], [None]
+
+    def timed(query, ids) -> tuple[float, set[int]]:
+        started = time.perf_counter()
+        [(hits, _)] = search.search_batch(query[None], [10], [0], [None], None if ids is None else [ids])
+        return (time.perf_counter() - started) * 1000, {i for i, _ in hits}
+
+    first += [timed(queries[0], ids)[0] for ids in allowed[1:]]
+    for q, query in enumerate(queries):
+        for i, ids in enumerate(allowed):
+            ms, found = timed(query, ids)
+            latencies[i].append(ms)
+            recalls[i].append(len(found & set(truth[i][q].tolist())) / 10)
+    n, unfiltered = search.count, float(np.median(latencies[0]))
+    rows = []
+    for i, name in enumerate(names):
+        kept = n if allowed[i] is None else len(allowed[i])
+        p50 = float(np.median(latencies[i]))
+        rows.append(
+            {
+                "n": n,
+                "index": "ivf-mm",
+                "params": params,
+                "filter": name,
+                "allowed": kept,
+                "kept_fraction": round(kept / n, 5),
+                "p50_ms": round(p50, 3),
+                "first_ms": None if first[i] is None else round(first[i], 3),
+                "latency_vs_unfiltered": round(p50 / unfiltered, 3),
+                "recall_at_10": round(float(np.mean(recalls[i])), 4),
+            }
+        )
+    return rows
 
 
 def memory() -> dict[str, int]:

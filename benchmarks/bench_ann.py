@@ -28,7 +28,8 @@ maps its ids to rows) and recall@10 against the exact top 10 among the allowed v
 i is of video i // 100 (as benchmarks/query_load.py's synthetic index), each video has a codec (h264 70 %, hevc
 20 %, vp9 8 %, av1 2 %) and a date (uniform over ten years); a filter keeps the rarest codec holding at least the
 part asked, on or after the date that brings the kept videos to that part: runs of whole videos' ids, sorted and
-read-only as IndexReader.segment_ids gives them.
+read-only as IndexReader.segment_ids gives them. ``--big`` sizes get the same filters, searched warm in the serving
+process (index ``ivf-mm``: IVF-PQ re-ranked from the memory-mapped float16 store; benchmarks/ann_disk.py).
 
 The data are unit vectors around n/1000 random centres with isotropic noise, and queries are data vectors plus
 isotropic noise of ``--query-noise`` per dimension (0.1: the query keeps cos ~0.4 with its source vector). Both
@@ -342,7 +343,8 @@ def main() -> None:
     for n in ints(args.sizes):
         size_rows, size_filtered = bench_size(args, n, kinds)
         rows, filtered = rows + size_rows, filtered + size_filtered
-    big = [bench_disk(args, n, args.work_dir / f"n{n}") for n in ints(args.big)]
+    big = [bench_disk(args, n, args.work_dir / f"n{n}", facet_filters(n, floats(args.filters))) for n in ints(args.big)]
+    filtered += [row for disk in big for row in disk.pop("filtered")]
     if rows and not big:
         rows += projected_10m(rows)
     if rows:
