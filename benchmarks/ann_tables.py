@@ -48,13 +48,14 @@ def print_table(rows: list[dict]) -> None:
 def print_filtered(rows: list[dict]) -> None:
     """The filtered rows; ``<<`` marks a recall@10 under 0.95."""
     head = f"{'n':>10} {'index':<6} {'kept %':>7} {'allowed':>8} {'p50 ms':>8} {'p50/unf':>8} {'first ms':>9}"
-    print(f"\n{head} {'recall@10':>10}  filter")
+    print(f"\n{head} {'cold p50':>9} {'recall@10':>10}  filter")
     for r in rows:
         first = format(r["first_ms"], ">9.2f") if r["first_ms"] is not None else f"{'-':>9}"
+        cold = format(r["cold_p50_ms"], ">9.2f") if "cold_p50_ms" in r else f"{'-':>9}"  # out-of-core rows only
         miss = "  << recall < 0.95" if r["recall_at_10"] < 0.95 else ""
         print(
             f"{r['n']:>10} {r['index']:<6} {100 * r['kept_fraction']:>7.2f} {r['allowed']:>8} {r['p50_ms']:>8.3f} "
-            f"{r['latency_vs_unfiltered']:>8.2f} {first} {r['recall_at_10']:>10.3f}  {r['filter']}{miss}"
+            f"{r['latency_vs_unfiltered']:>8.2f} {first} {cold} {r['recall_at_10']:>10.3f}  {r['filter']}{miss}"
         )
 
 
