@@ -35,6 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.ann_tables import filtered_row, timed_search  # noqa: E402
 from indexer.index_dir import ann  # noqa: E402
 from indexer.index_dir.layout import RERANK, SEARCH  # noqa: E402
 from indexer.index_dir.rerank import write_rerank_chunks  # noqa: E402
@@ -189,7 +190,7 @@ def serve(folder: Path, threads: int) -> dict:
             found.append({i for i, _ in hits})
         passes.append(latencies)
     recall = float(np.mean([len(f & set(t.tolist())) / 10 for f, t in zip(found, truth)]))
-    filtered = filtered_rows(folder, search, queries, params)
+    filtered = filtered_rows(folder, search, queries, truth, params)
     after = memory()
     return {
         "open_s": round(open_s, 2),
@@ -209,52 +210,33 @@ def serve(folder: Path, threads: int) -> dict:
     }
 
 
-def filtered_rows(folder: Path, search, queries: np.ndarray, params: dict) -> list[dict]:
+def filtered_rows(folder: Path, search, queries: np.ndarray, truth: np.ndarray, params: dict) -> list[dict]:
     """The warm searches again, each query unfiltered and under each saved filter in turn (bench_ann's rows)."""
     names = ["none", *json.loads((folder / "filters.json").read_text())]
     if len(names) == 1:
         return []
     saved = np.load(folder / "filters.npz")
     arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    allowed, truth = [None, *arrays[: len(names) - 1]], [np.load(folder / "truth.npy"), *arrays[len(names) - 1 :]]
+    allowed, truth = [None, *arrays[: len(names) - 1]], [truth, *arrays[len(names) - 1 :]]
     for ids in allowed[1:]:
         ids.flags.writeable = False  # as IndexReader.segment_ids gives them
-    passes, recalls, first = [[[] for _ in names] for _ in range(2)], [[] for _ in names], [None]
-
-    def timed(query, ids) -> tuple[float, set[int]]:
-        started = time.perf_counter()
-        [(hits, _)] = search.search_batch(query[None], [10], [0], [None], None if ids is None else [ids])
-        return (time.perf_counter() - started) * 1000, {i for i, _ in hits}
-
-    first += [timed(queries[0], ids)[0] for ids in allowed[1:]]
+    first = [None] + [timed_search(search, queries[0], ids)[0] for ids in allowed[1:]]
+    passes, recalls = [[[] for _ in names] for _ in range(2)], [[] for _ in names]
     for latencies in passes:  # the first reads the filtered candidates' rows the unfiltered passes left unread
         for q, query in enumerate(queries):
             for i, ids in enumerate(allowed):
-                ms, found = timed(query, ids)
+                ms, found = timed_search(search, query, ids)
                 latencies[i].append(ms)
                 if latencies is passes[0]:
-                    recalls[i].append(len(found & set(truth[i][q].tolist())) / 10)
-    cold, latencies = passes
-    n, unfiltered = search.count, float(np.median(latencies[0]))
+                    recalls[i].append(len(set(found) & set(truth[i][q].tolist())) / 10)
+    cold, warm = passes
+    n, unfiltered = search.count, float(np.median(warm[0]))
     rows = []
     for i, name in enumerate(names):
         kept = n if allowed[i] is None else len(allowed[i])
-        p50 = float(np.median(latencies[i]))
-        rows.append(
-            {
-                "n": n,
-                "index": "ivf-mm",
-                "params": params,
-                "filter": name,
-                "allowed": kept,
-                "kept_fraction": round(kept / n, 5),
-                "p50_ms": round(p50, 3),
-                "cold_p50_ms": round(float(np.median(cold[i])), 3),
-                "first_ms": None if first[i] is None else round(first[i], 3),
-                "latency_vs_unfiltered": round(p50 / unfiltered, 3),
-                "recall_at_10": round(float(np.mean(recalls[i])), 4),
-            }
-        )
+        p50, recall = float(np.median(warm[i])), float(np.mean(recalls[i]))
+        row = filtered_row(n, "ivf-mm", params, name, kept, p50, unfiltered, first[i], recall)
+        rows.append({**row, "cold_p50_ms": round(float(np.median(cold[i])), 3)})
     return rows
 
 

@@ -1,8 +1,10 @@
-"""bench_ann.py's printed tables, and its projection of a 10M row when none was measured."""
+"""bench_ann.py's printed tables, its projection of a 10M row when none was measured, and a filtered row's
+search and fields (in memory: bench_ann.py; out of core: ann_disk.py)."""
 
 from __future__ import annotations
 
 import math
+import time
 
 
 def projected_10m(rows: list[dict]) -> list[dict]:
@@ -43,6 +45,29 @@ def print_table(rows: list[dict]) -> None:
             f"{show(r['p50_ms'], 8, '.3f')} {show(r.get('p99_ms'), 8, '.3f')} {show(r['recall_at_10'], 10, '.3f')} "
             f"{show(r['latency_vs_flat'], 9, '.3f')}  {params}{tag}"
         )
+
+
+def timed_search(search, query, allowed) -> tuple[float, list[int]]:
+    """One ``VectorSearch.search_batch`` of ``query`` for 10 (``allowed``: None, or the ids it may find): ms, ids."""
+    started = time.perf_counter()
+    [(hits, _)] = search.search_batch(query[None], [10], [0], [None], None if allowed is None else [allowed])
+    return (time.perf_counter() - started) * 1000, [i for i, _ in hits]
+
+
+def filtered_row(n: int, kind: str, params: dict, name: str, kept: int, p50: float, unfiltered: float, first, recall) -> dict:
+    """A filtered row's fields, as :func:`print_filtered` reads them (``first``: ms, or None for the unfiltered)."""
+    return {
+        "n": n,
+        "index": kind,
+        "params": params,
+        "filter": name,
+        "allowed": kept,
+        "kept_fraction": round(kept / n, 5),
+        "p50_ms": round(p50, 3),
+        "first_ms": None if first is None else round(first, 3),
+        "latency_vs_unfiltered": round(p50 / unfiltered, 3),
+        "recall_at_10": round(recall, 4),
+    }
 
 
 def print_filtered(rows: list[dict]) -> None:

@@ -55,7 +55,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.ann_disk import bench_disk, clustered_chunks  # noqa: E402
-from benchmarks.ann_tables import print_disk_table, print_filtered, print_table, projected_10m  # noqa: E402
+from benchmarks.ann_tables import (  # noqa: E402
+    filtered_row,
+    print_disk_table,
+    print_filtered,
+    print_table,
+    projected_10m,
+    timed_search,
+)
 from indexer.index_dir import ann  # noqa: E402
 from indexer.index_dir.ann import build_search_index, set_search_threads, tune_for_search  # noqa: E402
 from indexer.index_dir.flat_search import VectorSearch  # noqa: E402
@@ -209,21 +216,15 @@ def exact_top(store, queries: np.ndarray, allowed: list[np.ndarray | None], k: i
 def filtered_rows(args, index, kind: str, params: dict, queries: np.ndarray, filters: Filters) -> list[dict]:
     """``index`` searched as the server does, unfiltered and under each filter (see the module docstring)."""
     search = VectorSearch(index, bf16_scan=native_bfloat16())  # as IndexReader opens it
-
-    def timed(query: np.ndarray, allowed: np.ndarray | None) -> tuple[float, list[int]]:
-        started = time.perf_counter()
-        [(hits, _)] = search.search_batch(query[None], [10], [0], [None], None if allowed is None else [allowed])
-        return (time.perf_counter() - started) * 1000, [i for i, _ in hits]
-
     with search_threads(args):
-        timed(queries[0], None)  # made on first use: a flat store's bfloat16 copy
+        timed_search(search, queries[0], None)  # made on first use: a flat store's bfloat16 copy
         _ = search.positions  # ids to rows, made once per index on its first filtered search
-        first = [None] + [timed(queries[0], allowed)[0] for allowed in filters.allowed[1:]]
+        first = [None] + [timed_search(search, queries[0], allowed)[0] for allowed in filters.allowed[1:]]
         latencies: list[list[float]] = [[] for _ in filters.allowed]
         found: list[list[list[int]]] = [[] for _ in filters.allowed]
         for query in queries:
             for i, allowed in enumerate(filters.allowed):
-                ms, ids = timed(query, allowed)
+                ms, ids = timed_search(search, query, allowed)
                 latencies[i].append(ms)
                 found[i].append(ids)
     p50s = [float(np.median(ms)) for ms in latencies]
@@ -231,18 +232,7 @@ def filtered_rows(args, index, kind: str, params: dict, queries: np.ndarray, fil
     for i, allowed in enumerate(filters.allowed):
         recall = float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found[i], filters.truth[i])]))
         kept = index.ntotal if allowed is None else len(allowed)
-        row = {
-            "n": index.ntotal,
-            "index": kind,
-            "params": params,
-            "filter": filters.names[i],
-            "allowed": kept,
-            "kept_fraction": round(kept / index.ntotal, 5),
-            "p50_ms": round(p50s[i], 3),
-            "first_ms": None if first[i] is None else round(first[i], 3),
-            "latency_vs_unfiltered": round(p50s[i] / p50s[0], 3),
-            "recall_at_10": round(recall, 4),
-        }
+        row = filtered_row(index.ntotal, kind, params, filters.names[i], kept, p50s[i], p50s[0], first[i], recall)
         print(f"filtered {row}", file=sys.stderr, flush=True)
         rows.append(row)
     return rows
