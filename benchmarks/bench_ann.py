@@ -2,7 +2,7 @@
 
     python benchmarks/bench_ann.py [--sizes 10000,100000,1000000] [--dim 512] [--queries 200]
         [--ef 128,256,512] [--nprobe 32,64] [--kfactor 4,16] [--refine flat,none] [--query-noise 0.1]
-        [--filters 0.5,0.05,0.001] [--big 1000000,10000000 [--work-dir /tmp/vidseek-bench-ann]]
+        [--filters 0.5,0.05,0.01,0.003,0.001] [--big 1000000,10000000 [--work-dir /tmp/vidseek-bench-ann]]
 
 The default (10k and 100k, in memory) takes minutes. ``--big`` adds out-of-core rows (benchmarks/ann_disk.py):
 IVF-PQ as ann.py builds it past RERANK_IN_MEMORY_MAX, generated, built and served from disk with its float16
@@ -125,7 +125,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--refine", default="flat", help="IVF-PQ re-ranking store(s): flat, sq8, none")
     parser.add_argument("--pq-m", type=int, default=ann.PQ_M)
     parser.add_argument("--search-threads", type=int, default=1)
-    parser.add_argument("--filters", default="0.5,0.05,0.001", help="parts of the segments each filter keeps")
+    parser.add_argument("--filters", default="0.5,0.05,0.01,0.003,0.001", help="parts of the segments each filter keeps")
     parser.add_argument("--big", default="", help="sizes measured out of core (IVF-PQ, float16 store on disk)")
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/vidseek-bench-ann"), help="where --big builds")
     return parser.parse_args()

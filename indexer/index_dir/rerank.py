@@ -18,7 +18,8 @@ import faiss
 import numpy as np
 import torch
 
-from indexer.index_dir.flat_search import Subset, _chunks, _count_rows
+from indexer.index_dir.allowed import Subset
+from indexer.index_dir.flat_search import _chunks, _count_rows
 
 WRITE_ROWS = 65_536  # rows converted and written at a time (64 MB of float32 at 512 dimensions)
 GATHER_SCORES = 1 << 23  # a re-score gathers at most this many float32 values at once (32 MB)
@@ -98,12 +99,18 @@ class RerankStore:
         return scores, rows
 
     def search(
-        self, ivf: faiss.IndexIVF, queries: np.ndarray, want: int, min_scores: Sequence[float | None], selector=None
+        self,
+        ivf: faiss.IndexIVF,
+        queries: np.ndarray,
+        want: int,
+        min_scores: Sequence[float | None],
+        selector=None,
+        nprobe: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, list[int | None]]:
         """Top ``want`` (scores, rows) of each query: ``k_factor`` x ``want`` candidates from ``ivf``'s codes (among
-        ``selector``'s rows when given) re-scored; and how many score at least each min_score, counted as
-        ``IndexRefine`` counts (the codes' range search, re-scored)."""
-        params = faiss.SearchParametersIVF(nprobe=ivf.nprobe)
+        ``selector``'s rows when given, probing ``nprobe`` lists when given, else ``ivf.nprobe``) re-scored; and how
+        many score at least each min_score, counted as ``IndexRefine`` counts (the codes' range search, re-scored)."""
+        params = faiss.SearchParametersIVF(nprobe=nprobe or ivf.nprobe)
         if selector is not None:
             params.sel = selector
         _, candidates = ivf.search(queries, min(ivf.ntotal, want * self.k_factor), params=params)

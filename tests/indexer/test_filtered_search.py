@@ -137,6 +137,7 @@ def test_the_faiss_selector_search_keeps_recall_and_allowed_ids(clustered, appro
     # enough of the index, and even a selective filter returns only allowed ids.
     monkeypatch.setattr(flat_search, "EXACT_SUBSET_MAX", 0)
     monkeypatch.setattr(flat_search, "EXACT_SUBSET_FRACTION", 0.0)
+    monkeypatch.setattr(flat_search, "EXACT_ROW_CODES", float("inf"))
     _, vectors, ids, queries = clustered
     for fraction, least in [(0.5, 0.95), (0.05, 0.95), (0.001, 0.0)]:
         allowed = allowed_part(ids, fraction, seed=21 + int(fraction * 1000))
@@ -201,3 +202,58 @@ def test_a_batch_mixing_filtered_and_unfiltered_rows_answers_each_row_as_alone(f
     assert batch[6] == ([], 0)
     assert_same(batch[7], search.search_batch(queries[7:8], [10], [0], [None], [small])[0])
     assert len(batch[0][0]) == 10 and batch[0][1] == len(ids)  # unfiltered rows count every segment
+
+
+def test_a_selective_filter_probes_more_lists_of_an_ivf_index(clustered, approximate, monkeypatch):
+    # Forced onto the codes' filtered search, 0.5 % allowed (a twentieth of a cluster): the tuned 32 of 141 lists
+    # meet too few allowed vectors, and probing nprobe x (2 % of n / allowed)^2 lists (capped at all) finds them.
+    monkeypatch.setattr(flat_search, "EXACT_SUBSET_MAX", 0)
+    monkeypatch.setattr(flat_search, "EXACT_ROW_CODES", float("inf"))
+    _, vectors, ids, queries = clustered
+    search, allowed = approximate["ivfpq"], allowed_part(ids, 0.005, seed=5)
+    assert search.filtered_nprobe(len(allowed)) == search._ivf.nlist
+    scaled = recall_among(search, vectors, ids, queries, allowed)
+    monkeypatch.setattr(flat_search, "EXACT_SUBSET_FRACTION", 0.0)  # no scaling: the tuned nprobe
+    assert search.filtered_nprobe(len(allowed)) == search._ivf.nprobe
+    tuned = recall_among(search, vectors, ids, queries, allowed)
+    assert scaled >= 0.95 and tuned < 0.9, (scaled, tuned)
+
+
+@pytest.fixture(scope="module")
+def wide_ivf():
+    """300k 4-d vectors in 64 IVF lists (32 probed), with their exact vectors kept (IndexRefineFlat) and without."""
+    vectors = unit(np.random.default_rng(4).normal(size=(300_000, 4)))
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(4), 4, 64, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(vectors[:20_000])
+    refined = faiss.IndexRefineFlat(ivf)
+    kept = faiss.IndexIDMap2(refined)
+    kept.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
+    ivf.nprobe = 32
+    bare_ivf = faiss.IndexIVFFlat(ivf.quantizer, 4, 64, faiss.METRIC_INNER_PRODUCT)
+    bare_ivf.is_trained, bare_ivf.nprobe = True, 32
+    bare = faiss.IndexIDMap(bare_ivf)
+    bare.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
+    return VectorSearch(kept), VectorSearch(bare), (ivf, refined, bare_ivf)
+
+
+@pytest.mark.parametrize(
+    "allowed, with_vectors, without",
+    [
+        (1_000, None, 64),  # small: scanned exactly where the full vectors are kept; else all lists (scaled, capped)
+        (2_100, None, 64),  # 32 x (6000 / 2100)^2 lists, capped at 64: all 300k codes > 128 x 2100, so exact
+        (2_500, 64, 64),  # all lists again, but 300k codes <= 128 x 2500: cheaper than 2500 exact rows
+        (5_000, 47, 47),  # 32 x 1.2^2 = 46.1
+        (6_000, 32, 32),  # 2 % of the index and above: the tuned nprobe
+        (150_000, 32, 32),
+    ],
+)
+def test_how_many_lists_a_filtered_ivf_search_probes(wide_ivf, allowed, with_vectors, without):
+    kept, bare, _ = wide_ivf
+    assert kept.exact is not None and bare.exact is None
+    assert kept.filtered_nprobe(allowed) == with_vectors
+    assert bare.filtered_nprobe(allowed) == without
+
+
+def test_hnsw_scans_small_or_selective_sets_exactly(approximate):
+    search = approximate["hnsw"]  # 20k vectors: 2 % is 400, below the 2048 floor
+    assert search.filtered_nprobe(2048) is None and search.filtered_nprobe(2049) == 0

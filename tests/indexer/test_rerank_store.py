@@ -106,12 +106,30 @@ def test_small_allowed_sets_are_scanned_exactly_and_large_ones_stay_allowed(data
         assert total == int((rounded[np.isin(ids, small)] @ query >= np.float32(0.3)).sum())
     monkeypatch.setattr(flat_search, "EXACT_SUBSET_MAX", 0)  # through the codes' filtered search instead
     monkeypatch.setattr(flat_search, "EXACT_SUBSET_FRACTION", 0.0)
+    monkeypatch.setattr(flat_search, "EXACT_ROW_CODES", float("inf"))
     large = np.sort(rng.choice(ids, N // 2, replace=False))
     large.setflags(write=False)
     truth, _ = brute_force(vectors, ids, queries, 10, large)
     assert recall(mapped, queries, truth, large) >= 0.95
     answers = mapped.search_batch(queries, [10] * n, [0] * n, [None] * n, [large] * n)
     assert all({i for i, _ in hits} <= set(large.tolist()) and total == len(large) for hits, total in answers)
+
+
+def test_a_selective_filter_probes_more_lists_before_the_rerank(data, searches, monkeypatch):
+    # 1 % allowed, forced onto the codes' filtered search: the candidates the float16 store re-scores come from
+    # nprobe x (2 % / 1 %)^2 = 128 lists, not the tuned 32, and find the allowed top 10.
+    monkeypatch.setattr(flat_search, "EXACT_SUBSET_MAX", 0)
+    monkeypatch.setattr(flat_search, "EXACT_ROW_CODES", float("inf"))
+    _, vectors, ids, queries = data
+    mapped = searches[1]
+    allowed = np.sort(np.random.default_rng(6).choice(ids, N // 100, replace=False))
+    allowed.setflags(write=False)
+    truth, _ = brute_force(vectors, ids, queries, 10, allowed)
+    assert mapped.filtered_nprobe(len(allowed)) == 4 * ann.IVF_NPROBE
+    scaled = recall(mapped, queries, truth, allowed)
+    monkeypatch.setattr(flat_search, "EXACT_SUBSET_FRACTION", 0.0)
+    tuned = recall(mapped, queries, truth, allowed)
+    assert scaled >= 0.95 and tuned < 0.9, (scaled, tuned)
 
 
 def test_the_store_is_memory_mapped_not_read(tmp_path):
