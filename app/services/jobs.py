@@ -11,6 +11,7 @@ from __future__ import annotations
 import _thread
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -41,6 +42,10 @@ class JobProgress:
         self._stage: tuple[str, float, int] | None = None  # (stage, since, done then): the rate's start
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch_cancel, name="vidseek-job-cancel", daemon=True)
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            # A process started in the background by a shell without job control (`vidseek serve &` in a script)
+            # inherits SIGINT ignored, and then interrupt_main() does nothing: the cancel would wait for its grace.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def __enter__(self) -> JobProgress:
         self._thread.start()

@@ -4,6 +4,9 @@ the watcher's settling, and a build leaving files still being written for later.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -81,6 +84,19 @@ def test_a_builds_progress_is_written_with_an_eta_and_its_cancellation_interrupt
         progress("indexing", 12, 40, {})
         time.sleep(1)  # the interrupt lands in the main thread between bytecodes
     assert progress.cancelled.is_set()
+
+
+def test_a_build_started_with_sigint_ignored_is_still_interrupted(tmp_path):
+    # As a shell without job control starts a background command (`vidseek serve &` in a script): SIGINT ignored.
+    code = (
+        "import signal, time; from indexer import JobStore; from app.services.jobs import JobProgress; "
+        f"store = JobStore({str(tmp_path)!r}); job, _ = store.request('x'); store.claim(); store.cancel(job.id)\n"
+        "try:\n    progress = JobProgress(store, job.id); progress('indexing', 1, 9, {}); time.sleep(5)\n"
+        "except KeyboardInterrupt:\n    print('interrupted', progress.cancelled.is_set())"
+    )
+    ignored = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, preexec_fn=ignored)
+    assert done.stdout.strip() == "interrupted True", done.stderr
 
 
 def test_a_cancelled_job_is_noticed_by_its_build_even_without_progress(tmp_path):
