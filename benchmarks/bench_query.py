@@ -161,7 +161,7 @@ def serve_and_measure(index_dir: Path, args, text: str, engine: str, serve: tupl
             print(f"skipped engine {engine} ({text}): {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
             return []
         reader = stack.enter_context(closing(open_index(index_dir)))
-        text_encoder = text_encoder_at(encoder, text) if engine == "default" else query_encoder(encoder, engine, text)
+        text_encoder = query_encoder(encoder, "auto" if engine == "default" else engine, text)  # as the server's
         for mode in args.modes:  # warm-up: the first batches, the full-text statements
             measure(base, server, 2, [next(queries) for _ in range(WARMUP_PER_MODE)], mode)
         for clients, count in zip(counts, per_run):

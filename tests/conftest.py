@@ -3,13 +3,19 @@ and the real-world test videos fetched by ``make testdata``."""
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+# ... nor the user's cache folder: a service on a float32 CPU exports its text tower's graph there (models.engines)
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="vidseek-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], True)
 
 from tests.videos import make_corrupt, make_video  # noqa: E402
 

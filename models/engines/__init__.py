@@ -4,7 +4,8 @@
 an :class:`~models.engines.base.EngineEncoder` over the float32 model, whose vectors stay within cosine 0.9999
 (float) or 0.995 (int8) of the float32 torch ones (tests/models/test_engines.py). ``auto`` takes, for the
 precision asked, the engine measured fastest for ViT-B-32 on a 2-core AVX512-BF16/VNNI CPU
-(``benchmarks/bench_index.py --engines``) among those installed, and torch where none is.
+(``benchmarks/bench_index.py --engines``) among those installed, and torch where none is (or where the graph's
+export fails, for a precision torch runs).
 """
 
 from __future__ import annotations
@@ -48,16 +49,16 @@ _TORCH_PRECISIONS = {IMAGE: ("float32", "bfloat16"), TEXT: ("float32", "bfloat16
 # thread, interleaved, two runs, ms per batch wall / CPU: torch bfloat16 31 / 25 and 95 / 31 (a loaded run); openvino
 # bfloat16 18 / 18 and 67 / 22 (1.4-1.7x); torch int8 35 / 32 and 142 / 43, onnxruntime int8 17 / 14 and 48 / 16
 # (2.1-3.0x), openvino int8 0.4-0.5x (its dynamically quantised graph); float32: torch 76 / 72 and 248 / 79,
-# onnxruntime 39 / 36 and 117 / 37 (2.0-2.1x), openvino 41 / 33 and 127 / 37. auto still takes torch for the text
-# tower: openvino for bfloat16 and onnxruntime for int8 and float32 are the measured choices, once the tests that
-# pin the default query encoder to torch (tests/app/test_batching.py, tests/models/test_engines.py) follow.
+# onnxruntime 39 / 36 and 117 / 37 (2.0-2.1x), openvino 41 / 33 and 127 / 37. So auto takes onnxruntime for the
+# float32 text tower (the default on CPUs without bfloat16 arithmetic) and the int8 one. bfloat16 stays torch's: in
+# bench-query's whole server openvino bfloat16 gave 0.84-1.14x torch's p50.
 _FASTEST = {
     (IMAGE, "float32"): (ort.ENGINE, ov.ENGINE, "torch"),
     (IMAGE, "bfloat16"): ("torch",),
     (IMAGE, "int8"): (ov.ENGINE, ort.ENGINE),
-    (TEXT, "float32"): ("torch",),
+    (TEXT, "float32"): (ort.ENGINE, "torch"),
     (TEXT, "bfloat16"): ("torch",),
-    (TEXT, "int8"): ("torch",),
+    (TEXT, "int8"): (ort.ENGINE, "torch"),
 }
 
 
@@ -79,6 +80,8 @@ def resolve_engine(encoder: VideoEncoder, engine: str, precision: str, tower: st
     if engine != "auto":
         _require_able(encoder, engine, precision, tower)
         return engine
+    if encoder.device != "cpu":
+        return "torch"  # the engines run on the CPU: CUDA's torch path needs no warning that they are faster
     candidates = _FASTEST[(tower, precision)]
     for candidate in candidates:
         try:
@@ -130,13 +133,25 @@ def engine_encoder(
     ``cache_dir``). int8 image towers are calibrated on ``calibration``: uint8 clips [T, H, W, 3] of the library.
     """
     precision = concrete_precision(encoder, precision)
-    engine = resolve_engine(encoder, engine, precision, tower)
-    if engine == "torch":
+    chosen = resolve_engine(encoder, engine, precision, tower)
+    if chosen == "torch":
         from models.quantize import image_encoder_at, text_encoder_at
 
         return image_encoder_at(encoder, precision) if tower == IMAGE else text_encoder_at(encoder, precision)
     if cache_dir is None:
         raise ValueError("an engine's graphs need a cache folder (cache_dir)")
+    try:
+        return _exported_encoder(encoder, chosen, precision, tower, cache_dir, calibration)
+    except Exception as why:  # an export or a graph that fails: auto falls back to torch where torch can run it
+        if engine != "auto" or precision not in _TORCH_PRECISIONS[tower]:
+            raise
+        log.warning("the %s tower runs on torch: its %s graph failed (%s: %s)", tower, chosen, type(why).__name__, why)
+        return engine_encoder(encoder, "torch", precision, tower)
+
+
+def _exported_encoder(
+    encoder: VideoEncoder, engine: str, precision: str, tower: str, cache_dir: Path, calibration: Sequence[np.ndarray]
+) -> EngineEncoder:
     path = float_graph(encoder, tower, graph_cache_dir(encoder, cache_dir))
     if precision == "int8":
         pixels = calibration_pixels(encoder, calibration) if tower == IMAGE else None

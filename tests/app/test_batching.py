@@ -17,6 +17,7 @@ from indexer.decoders import VideoInfo
 from indexer.index_dir.writer import IndexWriter
 from indexer.pipeline.options import BuildOptions, manifest_for
 from indexer.segment import plan_segments
+from models.engines import engine_label
 from models.quantize import text_precision
 
 SEGMENTS = 2000
@@ -188,16 +189,22 @@ def test_text_precision_setting_switches_only_the_query_text_tower(_tiny_encoder
     monkeypatch.setenv("VIDSEEK_TEXT_PRECISION", precision)
     settings = Settings(index_dir=built_index)
     assert settings.text_precision == precision
-    service = VidseekService(settings, encoder=_tiny_encoder)
+    service = VidseekService(settings, encoder=_tiny_encoder, query_engine="torch")  # torch's own bfloat16 and int8
     assert text_precision(service.text_encoder) == precision and service.queries.encoder is service.text_encoder
     assert service.encoder is _tiny_encoder and text_precision(_tiny_encoder) == "float32"
     assert service.text_encoder.model.visual is _tiny_encoder.model.visual  # picture queries stay float, not copied
     hits, _ = service.search_text("red", 3)
-    float_service = VidseekService(Settings(index_dir=built_index, text_precision="float32"), encoder=_tiny_encoder)
+    float32 = Settings(index_dir=built_index, text_precision="float32")
+    float_service = VidseekService(float32, encoder=_tiny_encoder, query_engine="torch")
     assert float_service.text_encoder is _tiny_encoder
     float_hits, _ = float_service.search_text("red", 3)
     assert [h.segment.segment_id for h in hits] == [h.segment.segment_id for h in float_hits]
     np.testing.assert_allclose([h.score for h in hits], [h.score for h in float_hits], atol=0.02)
+    default = VidseekService(float32, encoder=_tiny_encoder)  # auto: a float32 text tower runs in onnxruntime
+    assert engine_label(default.text_encoder, "text") == ("onnxruntime", "float32")
+    ort_hits, _ = default.search_text("red", 3)
+    assert [h.segment.segment_id for h in ort_hits] == [h.segment.segment_id for h in float_hits]
+    np.testing.assert_allclose([h.score for h in ort_hits], [h.score for h in float_hits], atol=1e-4)
     with pytest.raises(ValidationError):
         Settings(text_precision="float8")
 

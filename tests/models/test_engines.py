@@ -153,7 +153,28 @@ def test_auto_picks_an_engine_for_float32_and_int8(graphs, synthetic_clips):
     assert engine_label(engine_encoder(encoder, "auto", "float32", "image", cache))[0] == ort.ENGINE
     int8 = engine_encoder(encoder, "auto", "int8", "image", cache, calibration=synthetic_clips)
     assert engine_label(int8) == (ov.ENGINE if ov.available() else ort.ENGINE, "int8")
-    assert engine_label(engine_encoder(encoder, "auto", "float32", "text", cache), "text") == ("torch", "float32")
+    for precision in ("float32", "int8"):  # queries: onnxruntime, measured 2-3x torch for a batch of 8
+        assert engine_label(engine_encoder(encoder, "auto", precision, "text", cache), "text") == (ort.ENGINE, precision)
+    bf16 = engine_encoder(encoder, "auto", "bfloat16", "text", cache) if native_bfloat16() else None
+    assert bf16 is None or engine_label(bf16, "text") == ("torch", "bfloat16")
+
+
+def test_auto_falls_back_to_torch_when_an_export_fails(graphs, monkeypatch, caplog):
+    import models.engines as engines
+
+    def broken(*_):
+        raise RuntimeError("the exporter met an operator it cannot write")
+
+    encoder, cache = graphs
+    monkeypatch.setattr(engines, "float_graph", broken)
+    with caplog.at_level(logging.WARNING, logger="models.engines"):
+        chosen = engine_encoder(encoder, "auto", "float32", "text", cache)
+    assert engine_label(chosen, "text") == ("torch", "float32") and chosen is encoder
+    assert "its onnxruntime graph failed (RuntimeError: the exporter met" in caplog.text
+    with pytest.raises(RuntimeError, match="cannot write"):  # asked for by name: the failure is the answer
+        engine_encoder(encoder, ort.ENGINE, "float32", "text", cache)
+    with pytest.raises(RuntimeError, match="cannot write"):  # torch has no int8 image tower to fall back to
+        engine_encoder(encoder, "auto", "int8", "image", cache, calibration=[np.zeros((2, 8, 8, 3), np.uint8)])
 
 
 def test_what_an_engine_cannot_run(graphs, tiny_encoder):
