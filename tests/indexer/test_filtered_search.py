@@ -233,6 +233,7 @@ def wide_ivf():
     bare_ivf.is_trained, bare_ivf.nprobe = True, 32
     bare = faiss.IndexIDMap(bare_ivf)
     bare.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
+    # The wrappers of the inner indexes go along: FAISS's outer ones do not own them, so they must outlive the tests.
     return VectorSearch(kept), VectorSearch(bare), (ivf, refined, bare_ivf)
 
 
